@@ -1,0 +1,25 @@
+import { sqliteTable, text, integer, index } from "drizzle-orm/sqlite-core";
+
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    host: text("host").notNull().default(""),
+    user: text("user").notNull().default(""), // "" for host-wide events
+    source: text("source").notNull(), // api | web | cli | system
+    type: text("type").notNull(),
+    actor: text("actor"),
+    ip: text("ip"),
+    countryCode: text("country_code"),
+    countryName: text("country_name"),
+    continent: text("continent"),
+    userAgent: text("user_agent"),
+    details: text("details").notNull().default("{}"),
+  },
+  (t) => [
+    index("audit_host_at").on(t.host, t.at),
+    index("audit_host_user_at").on(t.host, t.user, t.at),
+    index("audit_at").on(t.at),
+  ],
+);

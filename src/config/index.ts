@@ -1,0 +1,381 @@
+import { parse as parseToml } from "smol-toml";
+import { readFileSync } from "node:fs";
+import { parseDuration } from "../lib/duration.ts";
+import { parseAddressList } from "../lib/ip.ts";
+
+export interface ClientApp {
+  name: string;
+  platforms: string[];
+  url: string;
+  logo?: string;
+}
+
+export interface ProvisionConfig {
+  type: "none" | "webhook" | "command";
+  url?: string;
+  secrets: string[];
+  command?: string[];
+  stdin: string;
+  timeout: number;
+  keepPassword: boolean;
+}
+
+export interface HostConfig {
+  name: string;
+  publicUrl: string; // origin without trailing slash
+  invitePath: string;
+  registerPath: string;
+  inviteTtl: number;
+  inviteMaxTtl: number;
+  resetTtl: number;
+  usernameMaxLength: number;
+  passwordMinLength: number;
+  apps: ClientApp[] | null; // null: the built-in XMPP client list
+  provision: ProvisionConfig;
+}
+
+export interface Config {
+  file: string | null;
+  server: {
+    hostname: string;
+    port: number;
+    trustedProxies: string[];
+    invitesApiPath: string;
+    shutdownTimeout: number;
+    maxBodySize: number;
+    idleTimeout: number;
+    requestLog: boolean;
+    metricsAllow: string[];
+  };
+  database: { path: string; busyTimeout: number };
+  audit: {
+    ips: boolean;
+    ipv4Prefix: number | null;
+    ipv6Prefix: number | null;
+    location: boolean;
+    geoipDatabase: string | null;
+    geoipCheckInterval: number;
+    expiresAfter: number;
+    maxRows: number | null;
+  };
+  limits: {
+    authFailures: number;
+    authWindow: number;
+    lockout: number;
+    ipv4Prefix: number;
+    ipv6Prefix: number;
+  };
+  hosts: Record<string, HostConfig>;
+}
+
+export class ConfigError extends Error {}
+
+type Table = Record<string, unknown>;
+
+/** Reads one TOML table against a fixed set of keys; every failure names the key path and the file. */
+class Section {
+  private seen = new Set<string>();
+  constructor(
+    private readonly table: Table,
+    private readonly path: string,
+    readonly where: string,
+  ) {}
+
+  fail(key: string, message: string): never {
+    const name = this.path ? `${this.path}.${key}` : key;
+    throw new ConfigError(`${this.where}: '${name}' ${message}`);
+  }
+  private raw(key: string): unknown {
+    this.seen.add(key);
+    return this.table[key];
+  }
+  string(key: string, fallback: string): string {
+    const v = this.raw(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== "string") this.fail(key, `must be a string, got ${describe(v)}`);
+    return v;
+  }
+  optionalString(key: string): string | null {
+    const v = this.raw(key);
+    if (v === undefined) return null;
+    if (typeof v !== "string" || v === "") this.fail(key, `must be a non-empty string, got ${describe(v)}`);
+    return v;
+  }
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.raw(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== "boolean") this.fail(key, `must be true or false, got ${describe(v)}`);
+    return v;
+  }
+  int(key: string, fallback: number, min: number, max: number): number {
+    const v = this.optionalInt(key, min, max);
+    return v ?? fallback;
+  }
+  optionalInt(key: string, min: number, max: number): number | null {
+    const v = this.raw(key);
+    if (v === undefined) return null;
+    const n = typeof v === "bigint" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isInteger(n)) this.fail(key, `must be an integer, got ${describe(v)}`);
+    if (n < min || n > max) this.fail(key, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  }
+  duration(key: string, fallback: string): number {
+    const v = this.raw(key);
+    const text = v === undefined ? fallback : v;
+    if (typeof text !== "string") this.fail(key, `must be a duration string like "7d", got ${describe(v)}`);
+    const ms = parseDuration(text);
+    if (ms === null) this.fail(key, `is not a valid duration: ${JSON.stringify(text)} (use e.g. "90s", "15m", "24h", "7d")`);
+    return ms;
+  }
+  stringList(key: string, fallback: string[]): string[] {
+    const v = this.raw(key);
+    if (v === undefined) return fallback;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) this.fail(key, `must be a list of strings`);
+    return v as string[];
+  }
+  table_(key: string): Section {
+    const v = this.raw(key);
+    if (v === undefined) return new Section({}, this.sub(key), this.where);
+    if (!isTable(v)) this.fail(key, `must be a table, got ${describe(v)}`);
+    return new Section(v, this.sub(key), this.where);
+  }
+  raw_(key: string): unknown {
+    return this.raw(key);
+  }
+  keys(): string[] {
+    return Object.keys(this.table);
+  }
+  sub(key: string): string {
+    const k = /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key);
+    return this.path ? `${this.path}.${k}` : k;
+  }
+  /** Call after reading every known key: anything left is a typo or an unsupported setting. */
+  done(): void {
+    for (const key of Object.keys(this.table)) {
+      if (!this.seen.has(key)) this.fail(key, "is not a known setting");
+    }
+  }
+}
+
+function isTable(v: unknown): v is Table {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return "a list";
+  if (isTable(v)) return "a table";
+  return `${typeof v} ${JSON.stringify(typeof v === "bigint" ? Number(v) : v)}`;
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+export function parseListen(value: string): { hostname: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(value.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { hostname: (m[1] ?? m[2])!, port };
+}
+
+function path_(s: Section, key: string, fallback: string): string {
+  const v = s.string(key, fallback);
+  if (!/^\/[A-Za-z0-9._~\/-]*$/.test(v) || v.includes("//")) s.fail(key, `must be an absolute URL path like "/invite", got ${JSON.stringify(v)}`);
+  return v.length > 1 ? v.replace(/\/$/, "") : v;
+}
+
+function readHost(name: string, s: Section): HostConfig {
+  const publicUrl = s.string("public_url", `http://${name}`);
+  let origin: string;
+  try {
+    const u = new URL(publicUrl);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+    origin = u.origin + u.pathname.replace(/\/$/, "");
+  } catch {
+    s.fail("public_url", `must be an http(s) URL, got ${JSON.stringify(publicUrl)}`);
+  }
+  const inviteTtl = s.duration("invite_ttl", "7d");
+  const inviteMaxTtl = s.duration("invite_max_ttl", "30d");
+  if (inviteTtl > inviteMaxTtl) s.fail("invite_ttl", "is longer than invite_max_ttl");
+  const resetTtl = s.duration("reset_ttl", "1d");
+  if (resetTtl > inviteMaxTtl) s.fail("reset_ttl", "is longer than invite_max_ttl");
+  const host: HostConfig = {
+    name,
+    publicUrl: origin,
+    invitePath: path_(s, "invite_path", "/invite"),
+    registerPath: path_(s, "register_path", "/register"),
+    inviteTtl,
+    inviteMaxTtl,
+    resetTtl,
+    usernameMaxLength: s.int("username_max_length", 64, 1, 1023),
+    passwordMinLength: s.int("password_min_length", 8, 1, 1024),
+    apps: readApps(s),
+    provision: readProvision(s.table_("provision")),
+  };
+  s.done();
+  return host;
+}
+
+function readApps(s: Section): ClientApp[] | null {
+  const v = s.raw_("apps");
+  if (v === undefined) return null;
+  if (!Array.isArray(v)) s.fail("apps", "must be an array of tables ([[hosts.NAME.apps]])");
+  return v.map((item, i) => {
+    if (!isTable(item)) s.fail(`apps[${i}]`, "must be a table");
+    const a = new Section(item, s.sub(`apps[${i}]`), s.where);
+    const app: ClientApp = {
+      name: a.string("name", ""),
+      platforms: a.stringList("platforms", []),
+      url: a.string("url", ""),
+      logo: a.optionalString("logo") ?? undefined,
+    };
+    if (!app.name) a.fail("name", "is required");
+    try {
+      const u = new URL(app.url);
+      if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error();
+    } catch {
+      a.fail("url", "must be an http(s) URL");
+    }
+    a.done();
+    return app;
+  });
+}
+
+function readProvision(s: Section): ProvisionConfig {
+  const type = s.string("type", "none");
+  if (type !== "none" && type !== "webhook" && type !== "command") s.fail("type", `must be "none", "webhook" or "command", got ${JSON.stringify(type)}`);
+  const secretRaw = s.raw_("secret");
+  let secrets: string[] = [];
+  if (typeof secretRaw === "string") secrets = [secretRaw];
+  else if (Array.isArray(secretRaw) && secretRaw.every((x) => typeof x === "string")) secrets = secretRaw as string[];
+  else if (secretRaw !== undefined) s.fail("secret", "must be a string or a list of strings");
+  const p: ProvisionConfig = {
+    type,
+    url: s.optionalString("url") ?? undefined,
+    secrets,
+    command: s.raw_("command") === undefined ? undefined : s.stringList("command", []),
+    stdin: s.string("stdin", "{password}\n{password}\n"),
+    timeout: s.duration("timeout", "10s"),
+    keepPassword: s.bool("keep_password", false),
+  };
+  if (type === "webhook") {
+    if (!p.url) s.fail("url", "is required when type = \"webhook\"");
+    try {
+      new URL(p.url);
+    } catch {
+      s.fail("url", "must be a URL");
+    }
+    if (p.secrets.length === 0) s.fail("secret", "is required when type = \"webhook\"");
+    for (const sec of p.secrets) if (!sec.startsWith("whsec_")) s.fail("secret", "must be in whsec_ form");
+  }
+  if (type === "command" && (!p.command || p.command.length === 0)) s.fail("command", "is required when type = \"command\"");
+  s.done();
+  return p;
+}
+
+/** Builds a validated Config from a parsed TOML document. */
+export function buildConfig(doc: Table, file: string | null, env: Record<string, string | undefined> = process.env): Config {
+  const where = file ?? "built-in defaults";
+  const root = new Section(doc, "", where);
+
+  const server = root.table_("server");
+  const listenText = env.INVITED_LISTEN ?? server.string("listen", "127.0.0.1:5280");
+  const listen = parseListen(listenText);
+  if (listen === null) server.fail("listen", `must be "ADDRESS:PORT", got ${JSON.stringify(listenText)}`);
+  const trustedProxies = env.INVITED_TRUSTED_PROXIES !== undefined
+    ? env.INVITED_TRUSTED_PROXIES.split(",").map((x) => x.trim()).filter(Boolean)
+    : server.stringList("trusted_proxies", ["127.0.0.1", "::1"]);
+  const badProxy = parseAddressList(trustedProxies);
+  if (badProxy) server.fail("trusted_proxies", `has an invalid address or CIDR range: ${JSON.stringify(badProxy)}`);
+  const metricsAllow = server.stringList("metrics_allow", ["127.0.0.1", "::1"]);
+  const badMetrics = parseAddressList(metricsAllow);
+  if (badMetrics) server.fail("metrics_allow", `has an invalid address or CIDR range: ${JSON.stringify(badMetrics)}`);
+  const serverCfg: Config["server"] = {
+    hostname: listen!.hostname,
+    port: listen!.port,
+    trustedProxies,
+    metricsAllow,
+    invitesApiPath: path_(server, "invites_api_path", "/invites_api"),
+    shutdownTimeout: server.duration("shutdown_timeout", "10s"),
+    maxBodySize: server.int("max_body_size", 1024 * 1024, 1024, 64 * 1024 * 1024),
+    idleTimeout: Math.round(server.duration("idle_timeout", "30s") / 1000),
+    requestLog: server.bool("request_log", true),
+  };
+  if (serverCfg.idleTimeout < 1 || serverCfg.idleTimeout > 255) server.fail("idle_timeout", "must be between 1s and 255s");
+  server.done();
+
+  const database = root.table_("database");
+  const dbCfg = {
+    path: env.INVITED_DATABASE ?? database.string("path", "./invited.db"),
+    busyTimeout: database.duration("busy_timeout", "5s"),
+  };
+  if (dbCfg.path === "") database.fail("path", "must not be empty");
+  database.done();
+
+  const audit = root.table_("audit");
+  const auditCfg: Config["audit"] = {
+    ips: audit.bool("ips", true),
+    ipv4Prefix: audit.optionalInt("ipv4_prefix", 0, 32),
+    ipv6Prefix: audit.optionalInt("ipv6_prefix", 0, 128),
+    location: audit.bool("location", true),
+    geoipDatabase: env.INVITED_GEOIP_DATABASE ?? audit.optionalString("geoip_database"),
+    geoipCheckInterval: audit.duration("geoip_check_interval", "60s"),
+    expiresAfter: audit.duration("expires_after", "28d"),
+    maxRows: audit.optionalInt("max_rows", 1, Number.MAX_SAFE_INTEGER),
+  };
+  audit.done();
+
+  const limits = root.table_("limits");
+  const limitsCfg: Config["limits"] = {
+    authFailures: limits.int("auth_failures", 10, 1, 1_000_000),
+    authWindow: limits.duration("auth_window", "10m"),
+    lockout: limits.duration("lockout", "15m"),
+    ipv4Prefix: limits.int("ipv4_prefix", 32, 0, 32),
+    ipv6Prefix: limits.int("ipv6_prefix", 64, 0, 128),
+  };
+  limits.done();
+
+  const hostsTable = root.table_("hosts");
+  const hosts: Record<string, HostConfig> = {};
+  const names = hostsTable.keys();
+  for (const name of names) {
+    if (!HOSTNAME_RE.test(name)) hostsTable.fail(name, "is not a valid lower-case host name");
+    hosts[name] = readHost(name, hostsTable.table_(name));
+  }
+  hostsTable.done();
+  if (names.length === 0) {
+    hosts.localhost = readHost("localhost", new Section({ public_url: "http://localhost:5280" }, "hosts.localhost", where));
+  }
+  if (env.INVITED_PUBLIC_URL !== undefined) {
+    // Convenience for single-host set-ups: overrides public_url of every configured host.
+    for (const h of Object.values(hosts)) {
+      const s = new Section({ public_url: env.INVITED_PUBLIC_URL }, `hosts.${h.name}`, "INVITED_PUBLIC_URL");
+      h.publicUrl = readHost(h.name, s).publicUrl;
+    }
+  }
+  root.done();
+
+  return { file, server: serverCfg, database: dbCfg, audit: auditCfg, limits: limitsCfg, hosts };
+}
+
+/** Loads the config named by --config or INVITED_CONFIG, or the built-in defaults when neither is given. */
+export function loadConfig(file?: string | null, env: Record<string, string | undefined> = process.env): Config {
+  const path = file || env.INVITED_CONFIG || null;
+  if (!path) return buildConfig({}, null, env);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read config file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let doc: Table;
+  try {
+    doc = parseToml(text) as Table;
+  } catch (e) {
+    const msg = String((e as Error).message).split("\n")[0];
+    throw new ConfigError(`${path}: invalid TOML: ${msg}`);
+  }
+  return buildConfig(doc, path, env);
+}
+
+export function getHost(config: Config, host: string): HostConfig | null {
+  return Object.hasOwn(config.hosts, host) ? config.hosts[host]! : null;
+}

@@ -1,0 +1,80 @@
+import { Database as Sqlite } from "bun:sqlite";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import * as keys from "../keys/schema.ts";
+import * as invites from "../invites/schema.ts";
+import * as accounts from "../accounts/schema.ts";
+import * as audit from "../audit/schema.ts";
+import { migrations, pendingMigrations, type Migration } from "./migrations.ts";
+import { WriteBatcher } from "./batcher.ts";
+
+export const schema = { ...keys, ...invites, ...accounts, ...audit };
+export type Orm = BunSQLiteDatabase<typeof schema>;
+
+export interface Db {
+  path: string;
+  sqlite: Sqlite;
+  orm: Orm;
+  /** Runs `fn` inside a write transaction; under load many callers share one commit (see batcher.ts). */
+  write<T>(fn: () => T): Promise<T>;
+  close(): void;
+}
+
+export interface OpenOptions {
+  busyTimeout?: number;
+  /** Apply only these migrations (tests use this to build an "older" database). */
+  migrations?: Migration[];
+  readonly?: boolean;
+}
+
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
+  if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Sqlite(path, options.readonly ? { readonly: true } : { create: true, readwrite: true, strict: true });
+  try {
+    sqlite.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.round(options.busyTimeout ?? 5000))}`);
+    if (!options.readonly) {
+      sqlite.exec("PRAGMA journal_mode = WAL");
+      sqlite.exec("PRAGMA synchronous = NORMAL");
+    }
+    sqlite.exec("PRAGMA foreign_keys = ON");
+    const orm = drizzle({ client: sqlite, schema });
+    if (!options.readonly) applyMigrations(sqlite, orm, options.migrations ?? migrations);
+    const batcher = new WriteBatcher(sqlite);
+    return {
+      path,
+      sqlite,
+      orm,
+      write: (fn) => batcher.run(fn),
+      close: () => {
+        batcher.flushNow();
+        try {
+          sqlite.exec("PRAGMA optimize");
+        } catch {}
+        sqlite.close();
+      },
+    };
+  } catch (e) {
+    sqlite.close();
+    throw e;
+  }
+}
+
+function applyMigrations(sqlite: Sqlite, orm: Orm, list: Migration[]): void {
+  // The CLI and the server may open the same new file at once; whoever loses the race finds nothing pending.
+  for (let attempt = 0; ; attempt++) {
+    if (pendingMigrations(sqlite, list).length === 0) return;
+    try {
+      (orm as unknown as { dialect: { migrate: Function }; session: unknown }).dialect.migrate(list, (orm as any).session, {
+        migrationsFolder: "(embedded)",
+      });
+      return;
+    } catch (e) {
+      if (attempt >= 20 || pendingMigrations(sqlite, list).length === 0) {
+        if (pendingMigrations(sqlite, list).length === 0) return;
+        throw e;
+      }
+      Bun.sleepSync(25 + Math.random() * 50);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { Elysia } from "elysia";
+import type { AppContext } from "../context.ts";
+import { invitesApi } from "../invites/api.ts";
+import { landingPages } from "../pages/routes.ts";
+import { health } from "./health.ts";
+import { isStorageUnavailable } from "./errors.ts";
+
+/** The Elysia root: one plugin per feature, and the error-to-status mapping every route shares. */
+export function createApp(ctx: AppContext) {
+  return new Elysia({ name: "invited" })
+    .onError(({ code, error }) => {
+      if (code === "NOT_FOUND") return plain(404, "not found");
+      if (code === "PARSE") return plain(400, "malformed request body");
+      if (code === "VALIDATION") return plain(400, "invalid request");
+      if (code === "INVALID_COOKIE_SIGNATURE") return plain(400, "invalid cookie");
+      if (isStorageUnavailable(error)) {
+        ctx.log.error(`storage unavailable: ${(error as Error).message}`);
+        return plain(503, "service temporarily unavailable");
+      }
+      ctx.log.error(`unhandled error: ${(error as Error)?.stack ?? String(error)}`);
+      return plain(500, "internal error");
+    })
+    .use(health(ctx))
+    .use(invitesApi(ctx))
+    .use(landingPages(ctx));
+}
+
+function plain(status: number, message: string): Response {
+  return new Response(`${message}\n`, { status, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+}

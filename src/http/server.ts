@@ -1,0 +1,110 @@
+import type { Server } from "bun";
+import type { AppContext } from "../context.ts";
+import { createApp } from "./app.ts";
+import { setRequestInfo } from "./request-info.ts";
+import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
+import { redactPath } from "../lib/log.ts";
+import { recordEvent } from "../audit/service.ts";
+import { SYSTEM_ORIGIN } from "../context.ts";
+
+export interface RunningServer {
+  server: Server<undefined>;
+  url: string;
+  /** Stops accepting, waits for requests in flight (up to shutdown_timeout), then closes the database. */
+  stop(reason?: string): Promise<void>;
+}
+
+/** Starts the HTTP side. Throws if the port is taken (reusePort is off so a second server cannot hide behind it). */
+export function startServer(ctx: AppContext): RunningServer {
+  const app = createApp(ctx);
+  const trusted = new AddressMatcher(ctx.config.server.trustedProxies);
+  const logRequests = ctx.config.server.requestLog;
+  const tokenPaths = new Set(Object.values(ctx.config.hosts).map((h) => h.invitePath));
+  const out = Bun.stdout.writer();
+  let inFlight = 0;
+
+  const fetchHandler = async (request: Request, server: Server<undefined>): Promise<Response> => {
+    const startedAt = performance.now();
+    inFlight++;
+    const peer = server.requestIP(request)?.address ?? null;
+    const ip = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
+    setRequestInfo(request, { ip, startedAt });
+    let response: Response;
+    try {
+      response = await app.fetch(request);
+    } catch (e) {
+      ctx.log.error(`request failed: ${(e as Error)?.stack ?? String(e)}`);
+      response = new Response("internal error\n", { status: 500 });
+    } finally {
+      inFlight--;
+    }
+    if (logRequests) {
+      const url = request.url;
+      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+      const path = redactPath(pathStart >= 0 ? url.slice(pathStart) : "/", tokenPaths).slice(0, 300);
+      const ms = (performance.now() - startedAt).toFixed(1);
+      out.write(`${new Date().toISOString()} ${ip ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
+      scheduleFlush(out);
+    }
+    return response;
+  };
+
+  const server = Bun.serve({
+    hostname: ctx.config.server.hostname,
+    port: ctx.config.server.port,
+    reusePort: false,
+    maxRequestBodySize: ctx.config.server.maxBodySize,
+    idleTimeout: ctx.config.server.idleTimeout,
+    fetch: fetchHandler,
+    error(e) {
+      ctx.log.error(`server error: ${e.message}`);
+      return new Response("bad request\n", { status: 400 });
+    },
+  });
+
+  ctx.geoip.open();
+  const geoipTimer = setInterval(() => ctx.geoip.refresh(), ctx.config.audit.geoipCheckInterval);
+  geoipTimer.unref();
+
+  const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
+  ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.started", details: { listen: url, pid: process.pid } })).catch(() => {});
+  ctx.log.info(`invited listening on ${url}`);
+
+  let stopping: Promise<void> | null = null;
+  return {
+    server,
+    url,
+    stop(reason = "stop") {
+      stopping ??= (async () => {
+        clearInterval(geoipTimer);
+        const done = server.stop(false); // stop accepting; in-flight requests run to completion
+        const deadline = new Promise<void>((r) => setTimeout(r, ctx.config.server.shutdownTimeout).unref());
+        await Promise.race([done, deadline]);
+        if (inFlight > 0) {
+          ctx.log.warn(`shutdown timeout: ${inFlight} request(s) still running; closing connections`);
+          server.stop(true);
+        }
+        try {
+          await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
+        } catch {}
+        out.flush();
+        ctx.db.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function safe(s: string): string {
+  return s.replace(/[\x00-\x20\x7f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+let flushScheduled = false;
+function scheduleFlush(out: ReturnType<typeof Bun.stdout.writer>) {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(() => {
+    flushScheduled = false;
+    out.flush();
+  });
+}

@@ -1,0 +1,45 @@
+import { sqliteTable, text, integer, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Invites. Times are epoch milliseconds. max_uses NULL means unlimited (only when asked for explicitly). */
+export const invites = sqliteTable(
+  "invites",
+  {
+    id: text("id").primaryKey(),
+    host: text("host").notNull(),
+    kind: text("kind").notNull(), // "account" | "reset"
+    tokenHash: text("token_hash").notNull(),
+    username: text("username"), // bound username (account) or target account (reset)
+    groups: text("groups").notNull().default("[]"),
+    roles: text("roles").notNull().default("[]"),
+    note: text("note"),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    maxUses: integer("max_uses"),
+    uses: integer("uses").notNull().default(0),
+    // Uses held by registrations whose downstream provisioning is in flight.
+    reserved: integer("reserved").notNull().default(0),
+    revokedAt: integer("revoked_at"),
+    createdBy: text("created_by").notNull(), // "api/token/<ID>" | "cli" | "account/<user>@<host>"
+    data: text("data").notNull().default("{}"),
+  },
+  (t) => [
+    uniqueIndex("invites_token_hash").on(t.tokenHash),
+    index("invites_host_created").on(t.host, t.createdAt),
+  ],
+);
+
+/** Redemption ledger: survives the invite's expiry and the account's deletion. */
+export const redemptions = sqliteTable(
+  "redemptions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    inviteId: text("invite_id").notNull(),
+    host: text("host").notNull(),
+    username: text("username").notNull(),
+    kind: text("kind").notNull(),
+    usedAt: integer("used_at").notNull(),
+    inviteCreatedBy: text("invite_created_by").notNull(),
+    source: text("source").notNull(), // "web" | "api"
+  },
+  (t) => [index("redemptions_invite").on(t.inviteId), index("redemptions_host_user").on(t.host, t.username)],
+);

@@ -1,0 +1,133 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { AppContext, Origin } from "../context.ts";
+import { apiKeys } from "./schema.ts";
+import { digestsEqual, hashToken, randomId, randomToken } from "../lib/tokens.ts";
+import { recordEvent } from "../audit/service.ts";
+
+export const KEY_ID_LENGTH = 12;
+const KEY_ID_RE = /^[A-Za-z0-9_-]{12}$/;
+const KEY_TOKEN_RE = /^[A-Za-z0-9_-]{32,128}$/;
+
+export const SCOPES = [
+  "invite:create",
+  "invite:create:reset",
+  "invite:create:group",
+  "invite:list",
+  "invite:revoke",
+  "invite:redeem",
+  "audit:read",
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export type ApiKey = typeof apiKeys.$inferSelect;
+
+export interface CreateKeyInput {
+  host: string;
+  name?: string | null;
+  scopes?: Scope[];
+  expiresAt?: number | null;
+  maxTtl?: number | null;
+  maxUses?: number | null;
+  rate?: string | null;
+}
+
+/** Creates a key and returns its one-time secret `ID/TOKEN` (256 random bits). Only the token's hash is stored. */
+export async function createApiKey(ctx: AppContext, origin: Origin, input: CreateKeyInput): Promise<{ key: ApiKey; secret: string }> {
+  const token = randomToken(32);
+  return ctx.db.write(() => {
+    const now = Date.now();
+    const row = {
+      id: randomId(KEY_ID_LENGTH),
+      host: input.host,
+      name: input.name || null,
+      tokenHash: hashToken(token),
+      scopes: JSON.stringify(input.scopes ?? ["invite:create"]),
+      expiresAt: input.expiresAt ?? null,
+      maxTtl: input.maxTtl ?? null,
+      maxUses: input.maxUses ?? null,
+      rate: input.rate ?? null,
+      createdAt: now,
+    };
+    const key = ctx.db.orm.insert(apiKeys).values(row).returning().get();
+    recordEvent(ctx, origin, { type: "key.created", host: input.host, details: { key_id: key.id, name: key.name } }, now);
+    return { key, secret: `${key.id}/${token}` };
+  });
+}
+
+export function listApiKeys(ctx: AppContext, host: string): ApiKey[] {
+  return ctx.db.orm.select().from(apiKeys).where(eq(apiKeys.host, host)).orderBy(apiKeys.createdAt, apiKeys.id).all();
+}
+
+/** Deletes a key; returns false when the host has no key with that id. */
+export async function deleteApiKey(ctx: AppContext, origin: Origin, host: string, id: string): Promise<boolean> {
+  return ctx.db.write(() => {
+    const gone = ctx.db.orm
+      .delete(apiKeys)
+      .where(and(eq(apiKeys.host, host), eq(apiKeys.id, id)))
+      .returning({ id: apiKeys.id, name: apiKeys.name })
+      .get();
+    if (!gone) return false;
+    recordEvent(ctx, origin, { type: "key.deleted", host, details: { key_id: id, name: gone.name } });
+    return true;
+  });
+}
+
+export type KeyFailure = "missing" | "malformed" | "unknown" | "mismatch" | "expired" | "disabled";
+export type KeyCheck = { ok: true; key: ApiKey } | { ok: false; reason: KeyFailure; keyId: string | null; host: string | null };
+
+/** Splits `ID/TOKEN`; null when it does not have that shape (so nothing is looked up for junk). */
+export function parseKeySecret(secret: string): { id: string; token: string } | null {
+  const slash = secret.indexOf("/");
+  if (slash < 0) return null;
+  const id = secret.slice(0, slash);
+  const token = secret.slice(slash + 1);
+  if (!KEY_ID_RE.test(id) || !KEY_TOKEN_RE.test(token)) return null;
+  return { id, token };
+}
+
+const findKeyStatements = new WeakMap<AppContext["db"], ReturnType<typeof prepareFindKey>>();
+function prepareFindKey(ctx: AppContext) {
+  return ctx.db.orm.select().from(apiKeys).where(eq(apiKeys.id, sql.placeholder("id"))).prepare();
+}
+
+/**
+ * Checks a presented `ID/TOKEN`. Reads the key on every call (no cache), so a key created or deleted from the CLI
+ * takes effect at once. The hash comparison is constant-time; during a rotation's grace period the previous token
+ * is accepted too.
+ */
+export function verifyApiKey(ctx: AppContext, secret: string | null, now = Date.now()): KeyCheck {
+  if (!secret) return { ok: false, reason: "missing", keyId: null, host: null };
+  const parsed = parseKeySecret(secret);
+  if (!parsed) return { ok: false, reason: "malformed", keyId: null, host: null };
+  let stmt = findKeyStatements.get(ctx.db);
+  if (!stmt) findKeyStatements.set(ctx.db, (stmt = prepareFindKey(ctx)));
+  const key = stmt.get({ id: parsed.id });
+  if (!key) return { ok: false, reason: "unknown", keyId: parsed.id, host: null };
+  const presented = hashToken(parsed.token);
+  const current = digestsEqual(presented, key.tokenHash);
+  const previous = key.prevTokenHash !== null && key.prevExpiresAt !== null && now < key.prevExpiresAt && digestsEqual(presented, key.prevTokenHash);
+  if (!current && !previous) return { ok: false, reason: "mismatch", keyId: key.id, host: key.host };
+  if (key.disabled) return { ok: false, reason: "disabled", keyId: key.id, host: key.host };
+  if (key.expiresAt !== null && now >= key.expiresAt) return { ok: false, reason: "expired", keyId: key.id, host: key.host };
+  return { ok: true, key };
+}
+
+/** Audit row for a refused key. Never includes the token; the key id only when the secret parsed. */
+export function recordAuthFailure(ctx: AppContext, origin: Origin, check: Extract<KeyCheck, { ok: false }>): void {
+  recordEvent(ctx, origin, { type: "key.auth_failed", host: check.host ?? "", details: { reason: check.reason, key_id: check.keyId } });
+}
+
+export function keyScopes(key: ApiKey): Scope[] {
+  try {
+    return JSON.parse(key.scopes) as Scope[];
+  } catch {
+    return [];
+  }
+}
+
+/** Records when and from where a key was last used. Queued with the request's own write, so it shares its commit. */
+export function markKeyUsed(ctx: AppContext, id: string, ip: string | null): void {
+  ctx.db
+    .write(() => ctx.db.sqlite.query("UPDATE api_keys SET last_used_at = ?1, last_used_ip = ?2 WHERE id = ?3").run(Date.now(), ip, id))
+    .catch(() => {});
+}

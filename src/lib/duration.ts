@@ -1,0 +1,33 @@
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** Parses "90s", "15m", "24h", "7d", "2w" or a combination like "1d12h" into milliseconds. Returns null if invalid. */
+export function parseDuration(input: string): number | null {
+  const s = input.trim();
+  if (s === "" || s.length > 32) return null;
+  const re = /(\d+)\s*(ms|min|s|m|h|d|w)/gy;
+  let total = 0;
+  let matched = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    total += Number(m[1]) * UNITS[m[2]!]!;
+    matched = re.lastIndex;
+  }
+  if (matched !== s.length || total <= 0 || !Number.isSafeInteger(total)) return null;
+  return total;
+}
+
+/** Short human form of a duration in ms, e.g. 7d, 36h, 90m, 45s. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
