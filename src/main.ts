@@ -55,7 +55,6 @@ async function resolve(argv: string[]): Promise<[typeof main, typeof main?]> {
 }
 
 if (import.meta.main) {
-  const code = await run(process.argv.slice(2));
-  // serve exits by itself on a signal; other commands end here so open handles cannot keep the process alive.
-  process.exit(code);
+  // No top-level await: bytecode builds are CommonJS. Commands end here so open handles cannot keep the process alive.
+  run(process.argv.slice(2)).then((code) => process.exit(code));
 }
