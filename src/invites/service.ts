@@ -26,7 +26,7 @@ export interface CreateInviteInput {
 
 export class InviteError extends Error {
   constructor(
-    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "not_found",
+    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "not_found" | "invalid_cursor",
     message: string,
   ) {
     super(message);
@@ -149,4 +149,147 @@ export function countInvites(ctx: AppContext, host: string): number {
 
 export function latestInvites(ctx: AppContext, host: string, limit: number): Invite[] {
   return ctx.db.orm.select().from(invites).where(eq(invites.host, host)).orderBy(desc(invites.createdAt)).limit(limit).all();
+}
+
+/** SQL condition for each status, matching inviteStatus() (revoked, then used up, then expired). */
+function statusCondition(status: InviteStatus, now: number) {
+  const notRevoked = sql`${invites.revokedAt} IS NULL`;
+  const usedUp = sql`(${invites.maxUses} IS NOT NULL AND ${invites.uses} >= ${invites.maxUses})`;
+  switch (status) {
+    case "revoked":
+      return sql`${invites.revokedAt} IS NOT NULL`;
+    case "used":
+      return sql`${notRevoked} AND ${usedUp}`;
+    case "expired":
+      return sql`${notRevoked} AND NOT ${usedUp} AND ${invites.expiresAt} <= ${now}`;
+    case "active":
+      return sql`${notRevoked} AND NOT ${usedUp} AND ${invites.expiresAt} > ${now}`;
+  }
+}
+
+export interface ListInvitesOptions {
+  status?: InviteStatus;
+  kind?: InviteKind;
+  limit?: number;
+  /** Opaque cursor from a previous page's `next`. */
+  cursor?: string | null;
+}
+
+export function encodeCursor(invite: Pick<Invite, "createdAt" | "id">): string {
+  return Buffer.from(`${invite.createdAt}:${invite.id}`).toString("base64url");
+}
+function decodeCursor(cursor: string): { createdAt: number; id: string } | null {
+  const m = /^(\d{1,16}):([A-Za-z0-9_-]{1,64})$/.exec(Buffer.from(cursor, "base64url").toString());
+  return m ? { createdAt: Number(m[1]), id: m[2]! } : null;
+}
+
+/**
+ * Newest first, keyset-paginated on (created_at, id): invites created while a client pages through never shift or
+ * repeat entries on later pages. Returns `next` when more rows may follow.
+ */
+export function listInvites(ctx: AppContext, host: string, options: ListInvitesOptions = {}, now = Date.now()): { invites: Invite[]; next: string | null } {
+  const limit = Math.min(Math.max(options.limit ?? 50, 1), 1000);
+  const conditions = [eq(invites.host, host)];
+  if (options.status) conditions.push(statusCondition(options.status, now));
+  if (options.kind) conditions.push(eq(invites.kind, options.kind));
+  if (options.cursor) {
+    const c = decodeCursor(options.cursor);
+    if (!c) throw new InviteError("invalid_cursor", "invalid cursor");
+    conditions.push(sql`(${invites.createdAt} < ${c.createdAt} OR (${invites.createdAt} = ${c.createdAt} AND ${invites.id} < ${c.id}))`);
+  }
+  const rows = ctx.db.orm
+    .select()
+    .from(invites)
+    .where(and(...conditions))
+    .orderBy(desc(invites.createdAt), desc(invites.id))
+    .limit(limit + 1)
+    .all();
+  const page = rows.slice(0, limit);
+  return { invites: page, next: rows.length > limit ? encodeCursor(page[page.length - 1]!) : null };
+}
+
+/** Revokes an invite. Idempotent: revoking a revoked invite succeeds and changes nothing. Null if not found. */
+export async function revokeInvite(ctx: AppContext, origin: Origin, host: string, id: string): Promise<Invite | null> {
+  return ctx.db.write(() => {
+    const now = Date.now();
+    const updated = ctx.db.orm
+      .update(invites)
+      .set({ revokedAt: now })
+      .where(and(eq(invites.host, host), eq(invites.id, id), sql`${invites.revokedAt} IS NULL`))
+      .returning()
+      .get();
+    if (updated) {
+      recordEvent(ctx, origin, { type: "invite.revoked", host, details: { invite_id: id } }, now);
+      return updated;
+    }
+    return getInvite(ctx, host, id);
+  });
+}
+
+export type ClaimFailure = "unknown" | "expired" | "used" | "revoked";
+
+/**
+ * Takes one use of the invite with this token, inside the caller's write transaction. The conditions live in the
+ * UPDATE itself (not revoked, not expired, uses + reserved < max_uses), so concurrent claims can never over-use an
+ * invite. On failure nothing is written and the reason is returned.
+ */
+export function claimInviteUseTx(ctx: AppContext, token: string, now = Date.now(), mode: "use" | "reserve" = "use"): { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure; invite: Invite | null } {
+  const hash = hashToken(token);
+  const column = mode === "use" ? invites.uses : invites.reserved;
+  const claimed = ctx.db.orm
+    .update(invites)
+    .set({ [mode === "use" ? "uses" : "reserved"]: sql`${column} + 1` })
+    .where(
+      and(
+        eq(invites.tokenHash, hash),
+        sql`${invites.revokedAt} IS NULL`,
+        sql`${invites.expiresAt} > ${now}`,
+        sql`(${invites.maxUses} IS NULL OR ${invites.uses} + ${invites.reserved} < ${invites.maxUses})`,
+      ),
+    )
+    .returning()
+    .get();
+  if (claimed) return { ok: true, invite: claimed };
+  const invite = findInviteByToken(ctx, token);
+  if (!invite) return { ok: false, reason: "unknown", invite: null };
+  const status = inviteStatus(invite, now);
+  return { ok: false, reason: status === "active" ? "used" : status, invite }; // active but full of reservations
+}
+
+/** Turns a reservation into a use (provider succeeded) or gives it back (provider failed). Inside a write job. */
+export function settleReservationTx(ctx: AppContext, inviteId: string, outcome: "consume" | "release"): void {
+  ctx.db.orm
+    .update(invites)
+    .set(outcome === "consume" ? { reserved: sql`${invites.reserved} - 1`, uses: sql`${invites.uses} + 1` } : { reserved: sql`${invites.reserved} - 1` })
+    .where(and(eq(invites.id, inviteId), sql`${invites.reserved} > 0`))
+    .run();
+}
+
+/** Appends to the redemption ledger. Inside the same write job as the claim. */
+export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: string, source: "web" | "api", now = Date.now()): void {
+  ctx.db.orm
+    .insert(redemptions)
+    .values({ inviteId: invite.id, host: invite.host, username, kind: invite.kind, usedAt: now, inviteCreatedBy: invite.createdBy, source })
+    .run();
+}
+
+export type RedeemResult = { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure | "username_mismatch" };
+
+/**
+ * Claims one use for a downstream server that validates the tokens its own clients bring (POST /api/v1/invites/redeem).
+ * Claim, ledger row and audit event commit together.
+ */
+export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin, host: string, token: string, username: string): Promise<RedeemResult> {
+  return ctx.db.write((): RedeemResult => {
+    const now = Date.now();
+    const existing = findInviteByToken(ctx, token);
+    if (!existing || existing.host !== host) return { ok: false, reason: "unknown" };
+    // The bound username never changes, so checking it before the claim cannot race.
+    if (existing.username && existing.username !== username) return { ok: false, reason: "username_mismatch" };
+    const claim = claimInviteUseTx(ctx, token, now);
+    if (!claim.ok) return { ok: false, reason: claim.reason };
+    recordRedemptionTx(ctx, claim.invite, username, "api", now);
+    recordEvent(ctx, origin, { type: "invite.used", host, user: username, details: { invite_id: claim.invite.id, kind: claim.invite.kind, downstream: true } }, now);
+    return { ok: true, invite: claim.invite };
+  });
 }

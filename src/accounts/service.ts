@@ -1,0 +1,117 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { AppContext, Origin } from "../context.ts";
+import type { HostConfig } from "../config/index.ts";
+import { accounts } from "./schema.ts";
+import { recordEvent } from "../audit/service.ts";
+
+export type Account = typeof accounts.$inferSelect;
+
+export type UsernameProblem = "empty" | "too_long" | "forbidden_characters";
+
+/** NFKC then lower case, so look-alike forms of one name map to one account. */
+export function normaliseUsername(input: string): string {
+  return input.normalize("NFKC").toLowerCase();
+}
+
+/** Checks a normalised username: no whitespace/control characters or any of @ / : " ' & < >, and not too long. */
+export function checkUsername(username: string, host: HostConfig): UsernameProblem | null {
+  if (username.length === 0) return "empty";
+  if ([...username].length > host.usernameMaxLength) return "too_long";
+  if (/[\s\p{C}@\/:"'&<>]/u.test(username)) return "forbidden_characters";
+  return null;
+}
+
+export type PasswordProblem = "too_short" | "contains_username" | "too_long";
+
+export function checkPassword(password: string, username: string, host: HostConfig): PasswordProblem | null {
+  if ([...password].length < host.passwordMinLength) return "too_short";
+  if (password.length > 1024) return "too_long";
+  if (username && password.toLowerCase().includes(username.toLowerCase())) return "contains_username";
+  return null;
+}
+
+/** argon2id via Bun.password; async so the server keeps answering while it hashes (~100 ms). */
+export function hashPassword(password: string): Promise<string> {
+  return Bun.password.hash(password, { algorithm: "argon2id" });
+}
+
+export function verifyPassword(password: string, hash: string): Promise<boolean> {
+  return Bun.password.verify(password, hash);
+}
+
+export function findAccount(ctx: AppContext, host: string, username: string): Account | null {
+  return ctx.db.orm.select().from(accounts).where(and(eq(accounts.host, host), eq(accounts.username, normaliseUsername(username)))).get() ?? null;
+}
+
+export function listAccounts(ctx: AppContext, host: string): Account[] {
+  return ctx.db.orm.select().from(accounts).where(eq(accounts.host, host)).orderBy(accounts.username).all();
+}
+
+export class AccountExistsError extends Error {
+  constructor() {
+    super("already in use");
+  }
+}
+
+export interface NewAccount {
+  host: string;
+  username: string; // already normalised and checked
+  passwordHash: string | null;
+  roles: string[];
+  groups: string[];
+  inviteId: string | null;
+  invitedBy: string | null;
+}
+
+/** Inserts an account inside the caller's write job; the unique index decides races on the name. */
+export function createAccountTx(ctx: AppContext, input: NewAccount, now = Date.now()): Account {
+  try {
+    return ctx.db.orm
+      .insert(accounts)
+      .values({
+        host: input.host,
+        username: input.username,
+        passwordHash: input.passwordHash,
+        roles: JSON.stringify(input.roles),
+        groups: JSON.stringify(input.groups),
+        createdAt: now,
+        inviteId: input.inviteId,
+        invitedBy: input.invitedBy,
+      })
+      .returning()
+      .get();
+  } catch (e) {
+    if (/UNIQUE constraint failed/i.test(String((e as Error).message))) throw new AccountExistsError();
+    throw e;
+  }
+}
+
+/** Sets a new password hash inside the caller's write job; false if the account does not exist. */
+export function setPasswordTx(ctx: AppContext, host: string, username: string, passwordHash: string | null): boolean {
+  const r = ctx.db.orm
+    .update(accounts)
+    .set({ passwordHash })
+    .where(and(eq(accounts.host, host), eq(accounts.username, username)))
+    .returning({ id: accounts.id })
+    .get();
+  return r !== undefined;
+}
+
+/** Deletes an account; its ledger rows stay. False if there was no such account. */
+export async function deleteAccount(ctx: AppContext, origin: Origin, host: string, username: string): Promise<boolean> {
+  const name = normaliseUsername(username);
+  return ctx.db.write(() => {
+    const gone = ctx.db.orm
+      .delete(accounts)
+      .where(and(eq(accounts.host, host), eq(accounts.username, name)))
+      .returning({ id: accounts.id })
+      .get();
+    if (!gone) return false;
+    recordEvent(ctx, origin, { type: "account.deleted", host, user: name });
+    return true;
+  });
+}
+
+export function countAccounts(ctx: AppContext, host: string): number {
+  return ctx.db.orm.select({ n: sql<number>`count(*)` }).from(accounts).where(eq(accounts.host, host)).get()?.n ?? 0;
+}
