@@ -277,12 +277,14 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   const root = new Section(doc, "", where);
 
   const server = root.table_("server");
-  const listenText = env.INVITED_LISTEN ?? server.string("listen", "127.0.0.1:5280");
+  const listenFromFile = server.string("listen", "127.0.0.1:5280");
+  const listenText = env.INVITED_LISTEN ?? listenFromFile;
   const listen = parseListen(listenText);
   if (listen === null) server.fail("listen", `must be "ADDRESS:PORT", got ${JSON.stringify(listenText)}`);
+  const proxiesFromFile = server.stringList("trusted_proxies", ["127.0.0.1", "::1"]);
   const trustedProxies = env.INVITED_TRUSTED_PROXIES !== undefined
     ? env.INVITED_TRUSTED_PROXIES.split(",").map((x) => x.trim()).filter(Boolean)
-    : server.stringList("trusted_proxies", ["127.0.0.1", "::1"]);
+    : proxiesFromFile;
   const badProxy = parseAddressList(trustedProxies);
   if (badProxy) server.fail("trusted_proxies", `has an invalid address or CIDR range: ${JSON.stringify(badProxy)}`);
   const metricsAllow = server.stringList("metrics_allow", ["127.0.0.1", "::1"]);
@@ -303,20 +305,22 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   server.done();
 
   const database = root.table_("database");
+  const dbPathFromFile = database.string("path", "./invited.db");
   const dbCfg = {
-    path: env.INVITED_DATABASE ?? database.string("path", "./invited.db"),
+    path: env.INVITED_DATABASE || dbPathFromFile,
     busyTimeout: database.duration("busy_timeout", "5s"),
   };
   if (dbCfg.path === "") database.fail("path", "must not be empty");
   database.done();
 
   const audit = root.table_("audit");
+  const geoipFromFile = audit.optionalString("geoip_database");
   const auditCfg: Config["audit"] = {
     ips: audit.bool("ips", true),
     ipv4Prefix: audit.optionalInt("ipv4_prefix", 0, 32),
     ipv6Prefix: audit.optionalInt("ipv6_prefix", 0, 128),
     location: audit.bool("location", true),
-    geoipDatabase: env.INVITED_GEOIP_DATABASE ?? audit.optionalString("geoip_database"),
+    geoipDatabase: env.INVITED_GEOIP_DATABASE || geoipFromFile,
     geoipCheckInterval: audit.duration("geoip_check_interval", "60s"),
     expiresAfter: audit.duration("expires_after", "28d"),
     maxRows: audit.optionalInt("max_rows", 1, Number.MAX_SAFE_INTEGER),

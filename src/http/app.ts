@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
-import { invitesApi } from "../invites/api.ts";
+import { invitesApi, invitesApiNotAllowed } from "../invites/api.ts";
 import { landingPages } from "../pages/routes.ts";
 import { health } from "./health.ts";
 import { isStorageUnavailable } from "./errors.ts";
@@ -8,8 +8,12 @@ import { isStorageUnavailable } from "./errors.ts";
 /** The Elysia root: one plugin per feature, and the error-to-status mapping every route shares. */
 export function createApp(ctx: AppContext) {
   return new Elysia({ name: "invited" })
-    .onError(({ code, error }) => {
-      if (code === "NOT_FOUND") return plain(404, "not found");
+    .onError(({ code, error, request }) => {
+      if (code === "NOT_FOUND") {
+        // The router only knows standard methods; any other method on the API path is still a 405, not a 404.
+        if (pathOf(request.url) === ctx.config.server.invitesApiPath) return invitesApiNotAllowed();
+        return plain(404, "not found");
+      }
       if (code === "PARSE") return plain(400, "malformed request body");
       if (code === "VALIDATION") return plain(400, "invalid request");
       if (code === "INVALID_COOKIE_SIGNATURE") return plain(400, "invalid cookie");
@@ -27,4 +31,10 @@ export function createApp(ctx: AppContext) {
 
 function plain(status: number, message: string): Response {
   return new Response(`${message}\n`, { status, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+}
+
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return url.slice(start, end < 0 ? undefined : end);
 }

@@ -26,6 +26,10 @@ export function presentedKey(request: Request, query: URLSearchParams): string |
   return keys.length === 1 ? keys[0]! : null; // repeated key= is ambiguous: refuse it
 }
 
+/** 405 with the CORS headers; also used by the app for methods the router does not know (PROPFIND...). */
+export const invitesApiNotAllowed = () => answer(405, { Allow: "OPTIONS, GET, POST" });
+const notAllowed = invitesApiNotAllowed;
+
 function wantsRedirect(query: URLSearchParams): boolean {
   const v = query.get("redirect");
   return v !== null && v !== "false" && v !== "0";
@@ -54,7 +58,6 @@ export function invitesApi(ctx: AppContext) {
     const created = await createInvite(ctx, origin, { host, createdBy: `api/token/${check.key.id}` });
     return answer(wantsRedirect(query) ? 303 : 201, { Location: created.url });
   };
-  const notAllowed = () => answer(405, { Allow: "OPTIONS, GET, POST" });
   return new Elysia({ name: "invites-api" })
     .head(path, notAllowed) // registered first: a HEAD must never reach the GET handler and mint an invite
     .get(path, mint)
