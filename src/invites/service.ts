@@ -2,8 +2,9 @@ import { and, desc, eq, sql } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { invites, redemptions } from "./schema.ts";
-import { hashToken, randomId, randomToken } from "../lib/tokens.ts";
+import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
+import { perDb } from "../db/index.ts";
 
 export type InviteKind = "account" | "reset";
 export type InviteStatus = "active" | "expired" | "used" | "revoked";
@@ -66,11 +67,14 @@ export function resolveInviteOptions(input: CreateInviteInput) {
  */
 export async function createInvite(ctx: AppContext, origin: Origin, input: CreateInviteInput): Promise<CreatedInvite> {
   const { kind, ttl, maxUses } = resolveInviteOptions(input);
-  const token = randomToken(16);
+  const secret = randomToken(16); // 128 bits from the CSPRNG
+  let token = "";
   const invite = await ctx.db.write(() => {
     const now = Date.now();
-    const row = insertInvite(ctx).get({
-      id: randomId(12),
+    const id = sortableId(now);
+    token = id + secret;
+    const row = insertInvite(ctx.db).get({
+      id,
       host: input.host.name,
       kind,
       tokenHash: hashToken(token),
@@ -94,10 +98,9 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
   return { invite, token, url: inviteUrl(input.host, token), xmppUri: xmppUri(input.host, token) };
 }
 
-const insertStatements = new WeakMap<AppContext["db"], ReturnType<typeof prepareInsert>>();
-function prepareInsert(ctx: AppContext) {
+const insertInvite = perDb((db) => {
   const p = (n: string) => sql.placeholder(n);
-  return ctx.db.orm
+  return db.orm
     .insert(invites)
     .values({
       id: p("id"),
@@ -115,12 +118,7 @@ function prepareInsert(ctx: AppContext) {
     })
     .returning()
     .prepare();
-}
-function insertInvite(ctx: AppContext) {
-  let stmt = insertStatements.get(ctx.db);
-  if (!stmt) insertStatements.set(ctx.db, (stmt = prepareInsert(ctx)));
-  return stmt;
-}
+});
 
 export function inviteStatus(invite: Invite, now = Date.now()): InviteStatus {
   if (invite.revokedAt !== null) return "revoked";
@@ -129,11 +127,18 @@ export function inviteStatus(invite: Invite, now = Date.now()): InviteStatus {
   return "active";
 }
 
-/** Looks an invite up by its token (via the token's hash). Junk tokens never reach the database. */
+const INVITE_TOKEN_RE = /^[0-9A-Za-z]{12}[A-Za-z0-9_-]{22}$/;
+
+/**
+ * Looks an invite up by its token: the first 12 characters are the id (primary-key lookup), and the hash of the
+ * whole token must match in constant time. Junk tokens never reach the database.
+ */
 export function findInviteByToken(ctx: AppContext, token: string | null | undefined): Invite | null {
-  if (!token || token.length > 128 || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
-  return ctx.db.orm.select().from(invites).where(eq(invites.tokenHash, hashToken(token))).get() ?? null;
+  if (!token || !INVITE_TOKEN_RE.test(token)) return null;
+  const row = findById(ctx.db).get({ id: token.slice(0, 12) });
+  return row && digestsEqual(hashToken(token), row.tokenHash) ? row : null;
 }
+const findById = perDb((db) => db.orm.select().from(invites).where(eq(invites.id, sql.placeholder("id"))).prepare());
 
 export function getInvite(ctx: AppContext, host: string, id: string): Invite | null {
   return ctx.db.orm.select().from(invites).where(and(eq(invites.host, host), eq(invites.id, id))).get() ?? null;
@@ -234,14 +239,15 @@ export type ClaimFailure = "unknown" | "expired" | "used" | "revoked";
  * invite. On failure nothing is written and the reason is returned.
  */
 export function claimInviteUseTx(ctx: AppContext, token: string, now = Date.now(), mode: "use" | "reserve" = "use"): { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure; invite: Invite | null } {
-  const hash = hashToken(token);
+  const found = findInviteByToken(ctx, token); // the token never changes, so checking it first cannot race
+  if (!found) return { ok: false, reason: "unknown", invite: null };
   const column = mode === "use" ? invites.uses : invites.reserved;
   const claimed = ctx.db.orm
     .update(invites)
     .set({ [mode === "use" ? "uses" : "reserved"]: sql`${column} + 1` })
     .where(
       and(
-        eq(invites.tokenHash, hash),
+        eq(invites.id, found.id),
         sql`${invites.revokedAt} IS NULL`,
         sql`${invites.expiresAt} > ${now}`,
         sql`(${invites.maxUses} IS NULL OR ${invites.uses} + ${invites.reserved} < ${invites.maxUses})`,
