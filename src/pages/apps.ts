@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { extname } from "node:path";
 import { html, type RawHtml } from "../lib/html.ts";
 import { BUILTIN_LOGOS, LOGO_TYPES } from "./logos.ts";
-import type { ClientApp } from "../config/index.ts";
+import { APP_PLATFORMS, type ClientApp } from "../config/index.ts";
 
-export const PLATFORMS = ["android", "ios", "linux", "windows", "macos", "web"] as const;
+export const PLATFORMS = APP_PLATFORMS;
 export type Platform = (typeof PLATFORMS)[number];
 
 export const PLATFORM_NAMES: Record<Platform, string> = {
@@ -58,7 +58,6 @@ export function renderAppList(apps: ClientApp[], assetsBase: string, userAgent: 
   const sections = order
     .map((platform) => ({ platform, apps: apps.filter((a) => a.platforms.map((p) => p.toLowerCase()).includes(platform)) }))
     .filter((s) => s.apps.length > 0);
-  const unplaced = apps.filter((a) => !a.platforms.some((p) => (PLATFORMS as readonly string[]).includes(p.toLowerCase())));
   const item = (app: ClientApp) => {
     const logo = logoAsset(app.logo);
     const platforms = app.platforms.map((p) => PLATFORM_NAMES[p.toLowerCase() as Platform] ?? p).join(" · ");
@@ -69,5 +68,5 @@ export function renderAppList(apps: ClientApp[], assetsBase: string, userAgent: 
   const open = (p: Platform) => mine === null || p === mine;
   return html`<div class="platforms">${sections.map(
     (s) => html`<details class="platform"${open(s.platform) ? html` open` : ""}><summary>${PLATFORM_NAMES[s.platform]}<small>${s.apps.length === 1 ? "1 app" : `${s.apps.length} apps`}</small></summary><ul class="apps">${s.apps.map(item)}</ul></details>`,
-  )}${unplaced.length > 0 ? html`<details class="platform" open><summary>Other<small>${unplaced.length === 1 ? "1 app" : `${unplaced.length} apps`}</small></summary><ul class="apps">${unplaced.map(item)}</ul></details>` : ""}</div>`;
+  )}</div>`;
 }
