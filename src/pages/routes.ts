@@ -49,7 +49,7 @@ const DEAD_PAGES: Record<Exclude<InviteStatus, "active"> | "unknown", { status: 
   unknown: {
     status: 404,
     pill: "Not found",
-    title: "This invite link is not valid",
+    title: "This invite link is invalid",
     text: "There is no invite at this address. Check that you opened the whole link, or ask the person who invited you to send it again.",
     icon: ICON_CROSS,
   },
