@@ -16,7 +16,8 @@ export async function createInvite(sb: Sandbox, args: string[] = [], host = "exa
   const token = url.slice(url.indexOf("?") + 1);
   const db = openDb(sb);
   try {
-    const row = db.query("SELECT id FROM invites ORDER BY rowid DESC LIMIT 1").get() as { id: string };
+    const hash = new Bun.CryptoHasher("sha256").update(token).digest("hex");
+    const row = db.query("SELECT id FROM invites WHERE token_hash = ?").get(hash) as { id: string };
     return { url, token, id: row.id };
   } finally {
     db.close();
