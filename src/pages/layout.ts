@@ -82,6 +82,7 @@ label{display:block;font-weight:650;margin:0 0 6px}
 .success-mark svg,.status-mark svg{width:28px;height:28px}
 .big-addr{display:block;margin:16px 0 18px;padding:14px 16px;border-radius:12px;background:var(--soft);border:1px dashed var(--line);font:600 1.15rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere;text-align:center}
 .more{margin-top:22px}
+.nested{padding:0 12px 2px}
 footer{max-width:46rem;margin:20px auto 0;padding:0 8px;text-align:center;color:var(--muted);font-size:.84rem}
 `.trim();
 

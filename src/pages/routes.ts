@@ -112,7 +112,7 @@ ${factList}
 </ol>
 ${qr}
 </div>
-${apps.length > 0 ? html`<details class="platform more"><summary>Need a chat app?<small>${apps.length} apps</small></summary><div class="apps">${renderAppList(apps, assets, userAgent)}</div></details>` : ""}`;
+${apps.length > 0 ? html`<details class="platform more"><summary>Need a chat app?<small>${apps.length} apps</small></summary><div class="nested">${renderAppList(apps, assets, userAgent)}</div></details>` : ""}`;
   }
 
   const bound = invite.username ? `${invite.username}@${host.name}` : null;
