@@ -5,6 +5,7 @@ import { invites, redemptions } from "./schema.ts";
 import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
+import { checkUsername, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
 
 export type InviteKind = "account" | "reset";
 export type InviteStatus = "active" | "expired" | "used" | "revoked";
@@ -27,7 +28,7 @@ export interface CreateInviteInput {
 
 export class InviteError extends Error {
   constructor(
-    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "not_found" | "invalid_cursor",
+    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
     message: string,
   ) {
     super(message);
@@ -58,7 +59,34 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   if (maxUses !== null && (!Number.isSafeInteger(maxUses) || maxUses < 1 || maxUses > 1_000_000))
     throw new InviteError("invalid_uses", "max_uses must be a whole number from 1 to 1000000");
   if (kind === "reset" && !input.username) throw new InviteError("invalid_username", "a reset invite needs the account's username");
-  return { kind, ttl, maxUses };
+  let username: string | null = null;
+  if (input.username) {
+    username = normaliseUsername(input.username);
+    const problem = checkUsername(username, input.host);
+    if (problem) throw new InviteError("invalid_username", `username ${USERNAME_PROBLEMS[problem]}`);
+  }
+  const groups = checkLabels("group", input.groups ?? []);
+  const roles = checkLabels("role", input.roles ?? []);
+  const note = input.note ?? null;
+  if (note !== null && (note.length > 1000 || /[\x00-\x08\x0b-\x1f\x7f]/.test(note)))
+    throw new InviteError("invalid_note", "note must be at most 1000 characters without control characters");
+  return { kind, ttl, maxUses, username, groups, roles, note };
+}
+
+const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
+  empty: "is empty",
+  too_long: "is too long",
+  forbidden_characters: "contains spaces or forbidden characters (@ / : \" ' & < >)",
+};
+
+/** Group and role names: 1–64 characters, no whitespace or control characters; at most 32 of each. */
+function checkLabels(what: "group" | "role", values: string[]): string[] {
+  if (values.length > 32) throw new InviteError("invalid_label", `at most 32 ${what}s`);
+  for (const v of values) {
+    if (typeof v !== "string" || v.length === 0 || v.length > 64 || /[\s\p{C}]/u.test(v))
+      throw new InviteError("invalid_label", `${what} names must be 1-64 characters without spaces or control characters`);
+  }
+  return [...new Set(values)];
 }
 
 /**
@@ -66,7 +94,7 @@ export function resolveInviteOptions(input: CreateInviteInput) {
  * bits) is not stored, only its SHA-256, so the URL can be shown exactly once.
  */
 export async function createInvite(ctx: AppContext, origin: Origin, input: CreateInviteInput): Promise<CreatedInvite> {
-  const { kind, ttl, maxUses } = resolveInviteOptions(input);
+  const { kind, ttl, maxUses, username, groups, roles, note } = resolveInviteOptions(input);
   const secret = randomToken(16); // 128 bits from the CSPRNG
   let token = "";
   const invite = await ctx.db.write(() => {
@@ -78,10 +106,10 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
       host: input.host.name,
       kind,
       tokenHash: hashToken(token),
-      username: input.username ?? null,
-      groups: JSON.stringify(input.groups ?? []),
-      roles: JSON.stringify(input.roles ?? []),
-      note: input.note ?? null,
+      username,
+      groups: JSON.stringify(groups),
+      roles: JSON.stringify(roles),
+      note,
       createdAt: now,
       expiresAt: now + ttl,
       maxUses,
@@ -90,7 +118,7 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
     recordEvent(
       ctx,
       origin,
-      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (input.username ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
+      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (username ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
       now,
     );
     return row;
@@ -298,4 +326,14 @@ export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin,
     recordEvent(ctx, origin, { type: "invite.used", host, user: username, details: { invite_id: claim.invite.id, kind: claim.invite.kind, downstream: true } }, now);
     return { ok: true, invite: claim.invite };
   });
+}
+
+/** The groups or roles column of an invite or account (a JSON list of strings). */
+export function parseLabels(json: string): string[] {
+  try {
+    const v = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
+  }
 }

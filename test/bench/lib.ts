@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import type { Subprocess } from "bun";
+import { sortableId } from "../../src/lib/tokens.ts";
 
 export const ROOT = join(import.meta.dir, "../..");
 export const BIN = process.env.INVITED_BIN ?? join(ROOT, "dist/invited");
@@ -135,8 +136,8 @@ export function fillInvites(dbPath: string, n: number, host = "example.com"): vo
   const seed = randomBytes(8).toString("hex");
   db.transaction(() => {
     for (let i = 0; i < n; i++) {
-      const id = `b${i.toString(36).padStart(11, "0")}`;
-      ins.run(id, host, createHash("sha256").update(seed + i).digest("hex"), now - (n - i) * 10, now + 86_400_000);
+      const at = now - (n - i) * 10;
+      ins.run(sortableId(at), host, createHash("sha256").update(seed + i).digest("hex"), at, now + 86_400_000);
     }
   })();
   db.close();
