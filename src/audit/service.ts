@@ -3,6 +3,7 @@ import type { AppContext, Origin } from "../context.ts";
 import { perDb } from "../db/index.ts";
 import { auditEvents } from "./schema.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
+import { enqueueNotificationsTx } from "../notify/outbox.ts";
 
 export type AuditType =
   | "key.created"
@@ -20,7 +21,11 @@ export type AuditType =
   | "account.deleted"
   | "registration.refused"
   | "server.started"
-  | "server.stopped";
+  | "server.stopped"
+  | "provision.failed"
+  | "webhook.disabled"
+  | "webhook.failed"
+  | "webhook.retried";
 
 export interface AuditInput {
   type: AuditType;
@@ -34,6 +39,7 @@ export interface AuditInput {
  * exists without its event. Location comes from the full address; only then is the address cut to its prefix.
  */
 export function recordEvent(ctx: AppContext, origin: Origin, event: AuditInput, at = Date.now()): void {
+  enqueueNotificationsTx(ctx, event, at); // outgoing notifications ride on the same transaction (see notify/outbox.ts)
   const cfg = ctx.config.audit;
   const location = cfg.location && origin.ip ? ctx.geoip.lookup(origin.ip) : null;
   let ip: string | null = null;

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { BUILTIN_LOGOS, LOGO_TYPES } from "../pages/logos.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { parseAddressList } from "../lib/ip.ts";
+import { webhookSecretProblem } from "../lib/webhooks.ts";
 
 export interface ClientApp {
   name: string;
@@ -16,9 +17,30 @@ export interface ProvisionConfig {
   url?: string;
   secrets: string[];
   command?: string[];
+  /** Command provider: argv that sets a new password (password resets); without it resets are refused. */
+  resetCommand?: string[];
   stdin: string;
   timeout: number;
   keepPassword: boolean;
+  /** Command provider: the exit status that means "this name is taken downstream" (like a webhook's 409). */
+  takenExitCode: number | null;
+}
+
+/** Events an outgoing notification can subscribe to. */
+export const NOTIFY_EVENTS = ["invite.created", "invite.used", "invite.revoked", "account.created", "account.deleted", "key.created", "key.deleted"] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/** One `[[notify]]` endpoint. */
+export interface NotifyEndpoint {
+  url: string;
+  secrets: string[];
+  events: NotifyEvent[];
+  /** Only events of these hosts; null: every host. */
+  hosts: string[] | null;
+  timeout: number;
+  /** Delay before the first retry; it doubles per attempt (with jitter), up to 6 hours. */
+  retryDelay: number;
+  maxAttempts: number;
 }
 
 export interface HostConfig {
@@ -67,6 +89,7 @@ export interface Config {
     ipv6Prefix: number;
   };
   hosts: Record<string, HostConfig>;
+  notify: NotifyEndpoint[];
 }
 
 export class ConfigError extends Error {}
@@ -263,36 +286,111 @@ function checkLogo(a: Section, logo: string): void {
   }
 }
 
+const ARG_PLACEHOLDERS = ["username", "host", "groups", "roles"];
+
+/** Checks the {placeholders} of a command argument or the stdin template. */
+function checkPlaceholders(s: Section, key: string, text: string, allowed: string[]): void {
+  for (const m of text.matchAll(/\{([A-Za-z_]*)\}/g)) {
+    if (m[1] === "password" && !allowed.includes("password"))
+      s.fail(key, "must not contain {password}: the password is only ever passed on stdin (see 'stdin')");
+    if (!allowed.includes(m[1]!)) s.fail(key, `has an unknown placeholder {${m[1]}} (known: ${allowed.map((a) => `{${a}}`).join(" ")})`);
+  }
+}
+
+function readSecrets(s: Section): string[] {
+  const raw = s.raw_("secret");
+  let secrets: string[] = [];
+  if (typeof raw === "string") secrets = [raw];
+  else if (Array.isArray(raw) && raw.length > 0 && raw.every((x) => typeof x === "string")) secrets = raw as string[];
+  else if (raw !== undefined) s.fail("secret", "must be a string or a non-empty list of strings");
+  for (const sec of secrets) {
+    const problem = webhookSecretProblem(sec);
+    if (problem) s.fail("secret", problem);
+  }
+  return secrets;
+}
+
+function httpUrl(s: Section, key: string, value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+    return u.href;
+  } catch {
+    s.fail(key, `must be an http(s) URL, got ${JSON.stringify(value)}`);
+  }
+}
+
 function readProvision(s: Section): ProvisionConfig {
   const type = s.string("type", "none");
   if (type !== "none" && type !== "webhook" && type !== "command") s.fail("type", `must be "none", "webhook" or "command", got ${JSON.stringify(type)}`);
-  const secretRaw = s.raw_("secret");
-  let secrets: string[] = [];
-  if (typeof secretRaw === "string") secrets = [secretRaw];
-  else if (Array.isArray(secretRaw) && secretRaw.every((x) => typeof x === "string")) secrets = secretRaw as string[];
-  else if (secretRaw !== undefined) s.fail("secret", "must be a string or a list of strings");
+  const command = s.raw_("command") === undefined ? undefined : s.stringList("command", []);
+  const resetCommand = s.raw_("reset_command") === undefined ? undefined : s.stringList("reset_command", []);
   const p: ProvisionConfig = {
     type,
     url: s.optionalString("url") ?? undefined,
-    secrets,
-    command: s.raw_("command") === undefined ? undefined : s.stringList("command", []),
+    secrets: readSecrets(s),
+    command,
+    resetCommand,
     stdin: s.string("stdin", "{password}\n{password}\n"),
     timeout: s.duration("timeout", "10s"),
     keepPassword: s.bool("keep_password", false),
+    takenExitCode: s.optionalInt("taken_exit_code", 1, 255),
   };
+  if (p.timeout < 100 || p.timeout > 600_000) s.fail("timeout", "must be between 100ms and 10m");
   if (type === "webhook") {
     if (!p.url) s.fail("url", "is required when type = \"webhook\"");
-    try {
-      new URL(p.url);
-    } catch {
-      s.fail("url", "must be a URL");
-    }
+    p.url = httpUrl(s, "url", p.url);
     if (p.secrets.length === 0) s.fail("secret", "is required when type = \"webhook\"");
-    for (const sec of p.secrets) if (!sec.startsWith("whsec_")) s.fail("secret", "must be in whsec_ form");
   }
-  if (type === "command" && (!p.command || p.command.length === 0)) s.fail("command", "is required when type = \"command\"");
+  if (type === "command") {
+    if (!p.command || p.command.length === 0 || p.command[0] === "") s.fail("command", "is required when type = \"command\": a list like [\"prosodyctl\", \"adduser\", \"{username}@{host}\"]");
+    for (const arg of p.command) checkPlaceholders(s, "command", arg, ARG_PLACEHOLDERS);
+    if (p.resetCommand !== undefined) {
+      if (p.resetCommand.length === 0 || p.resetCommand[0] === "") s.fail("reset_command", "must be a non-empty list");
+      for (const arg of p.resetCommand) checkPlaceholders(s, "reset_command", arg, ARG_PLACEHOLDERS);
+    }
+    checkPlaceholders(s, "stdin", p.stdin, [...ARG_PLACEHOLDERS, "password"]);
+  }
   s.done();
   return p;
+}
+
+/** `[[notify]]`: outgoing notification webhooks. */
+function readNotify(root: Section, hosts: Record<string, HostConfig>): NotifyEndpoint[] {
+  const v = root.raw_("notify");
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) root.fail("notify", "must be an array of tables ([[notify]])");
+  const seen = new Set<string>();
+  return v.map((item, i) => {
+    if (!isTable(item)) root.fail(`notify[${i}]`, "must be a table");
+    const n: Section = new Section(item, `notify[${i}]`, root.where);
+    const rawUrl = n.optionalString("url");
+    if (!rawUrl) n.fail("url", "is required");
+    const url = httpUrl(n, "url", rawUrl);
+    if (seen.has(url)) n.fail("url", "is configured twice");
+    seen.add(url);
+    const secrets = readSecrets(n);
+    if (secrets.length === 0) n.fail("secret", "is required");
+    const events = n.stringList("events", [...NOTIFY_EVENTS]);
+    for (const e of events) {
+      if (!(NOTIFY_EVENTS as readonly string[]).includes(e)) n.fail("events", `has an unknown event ${JSON.stringify(e)} (known: ${NOTIFY_EVENTS.join(", ")})`);
+    }
+    const hostList = n.raw_("hosts") === undefined ? null : n.stringList("hosts", []);
+    for (const h of hostList ?? []) if (!Object.hasOwn(hosts, h)) n.fail("hosts", `names a host that is not configured: ${JSON.stringify(h)}`);
+    const endpoint: NotifyEndpoint = {
+      url,
+      secrets,
+      events: [...new Set(events)] as NotifyEvent[],
+      hosts: hostList,
+      timeout: n.duration("timeout", "10s"),
+      retryDelay: n.duration("retry_delay", "30s"),
+      maxAttempts: n.int("max_attempts", 12, 1, 100),
+    };
+    if (endpoint.timeout < 100 || endpoint.timeout > 600_000) n.fail("timeout", "must be between 100ms and 10m");
+    if (endpoint.retryDelay > 6 * 3_600_000) n.fail("retry_delay", "must be at most 6h");
+    n.done();
+    return endpoint;
+  });
 }
 
 /** Builds a validated Config from a parsed TOML document. */
@@ -379,9 +477,10 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
       h.publicUrl = readHost(h.name, s).publicUrl;
     }
   }
+  const notify = readNotify(root, hosts);
   root.done();
 
-  return { file, server: serverCfg, database: dbCfg, audit: auditCfg, limits: limitsCfg, hosts };
+  return { file, server: serverCfg, database: dbCfg, audit: auditCfg, limits: limitsCfg, hosts, notify };
 }
 
 /** Loads the config named by --config or INVITED_CONFIG, or the built-in defaults when neither is given. */

@@ -6,6 +6,8 @@ import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { recordEvent } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
+import { startReservationSweeper } from "../provisioning/service.ts";
+import { startDeliveryWorker } from "../notify/worker.ts";
 
 export interface RunningServer {
   server: Server<undefined>;
@@ -64,6 +66,8 @@ export function startServer(ctx: AppContext): RunningServer {
   ctx.geoip.open();
   const geoipTimer = setInterval(() => ctx.geoip.refresh(), ctx.config.audit.geoipCheckInterval);
   geoipTimer.unref();
+  const reservationSweeper = startReservationSweeper(ctx); // releases reservations a crashed process left behind
+  const deliveryWorker = startDeliveryWorker(ctx); // sends the notification outbox
 
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
   ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.started", details: { listen: url, pid: process.pid } })).catch(() => {});
@@ -83,6 +87,8 @@ export function startServer(ctx: AppContext): RunningServer {
           ctx.log.warn(`shutdown timeout: ${inFlight} request(s) still running; closing connections`);
           server.stop(true);
         }
+        reservationSweeper.stop();
+        await deliveryWorker.stop();
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}

@@ -39,12 +39,18 @@ function refusalMessage(reason: RefusalReason, host: HostConfig, invite: Invite 
       return "The account this invite is for no longer exists.";
     case "wrong_invite_kind":
       return "This invite can't be used here.";
+    case "invite_busy":
+      return "Someone else is using this invite right now. Please try again in a moment.";
+    case "provision_failed":
+      return invite?.kind === "reset"
+        ? "We couldn't set your new password right now. Nothing was changed and your invite still works: please try again in a moment."
+        : "We couldn't create your account right now. Nothing was used up and your invite still works: please try again in a moment.";
     default:
       return "This request could not be completed.";
   }
 }
 
-const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = { username_taken: 409, username_not_allowed: 403, account_missing: 410 };
+const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = { username_taken: 409, username_not_allowed: 403, account_missing: 410, invite_busy: 503, provision_failed: 503 };
 
 /** The register form page asks for Referrer-Policy same-origin so a browser's POST carries a real Origin header. */
 const FORM_HEADERS = pageHeaders({ "Referrer-Policy": "same-origin" });

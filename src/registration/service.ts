@@ -13,6 +13,7 @@ import {
   type Account,
 } from "../accounts/service.ts";
 import { claimInviteUseTx, findInviteByToken, inviteStatus, parseLabels, recordRedemptionTx, type ClaimFailure, type Invite, type InviteKind } from "../invites/service.ts";
+import { provisionThenRecord } from "../provisioning/service.ts";
 
 /** Why an attempt was refused. Codes go into the `registration.refused` audit event; they never carry the password. */
 export type RefusalReason =
@@ -34,7 +35,10 @@ export type RefusalReason =
   | "password_mismatch"
   | "account_missing"
   | "cross_site"
-  | "malformed_request";
+  | "malformed_request"
+  // With a provider: every remaining use is held by a registration in flight, or the provider failed.
+  | "invite_busy"
+  | "provision_failed";
 
 export interface RegistrationInput {
   token: string;
@@ -55,7 +59,8 @@ export interface RegistrationPlan {
   host: HostConfig;
   token: string;
   username: string; // normalised
-  passwordHash: string;
+  /** null when a provider owns the password and keep_password is off. */
+  passwordHash: string | null;
 }
 
 const DEAD: Record<ClaimFailure, RefusalReason> = { unknown: "invite_unknown", expired: "invite_expired", used: "invite_used", revoked: "invite_revoked" };
@@ -98,6 +103,8 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
     const problem = checkUsername(username, host);
     if (problem === "too_long") return refuse("username_too_long");
     if (problem) return refuse(problem === "empty" ? "missing_username" : "username_invalid");
+    // A command provider puts the name into argv: one starting with "-" could be taken for an option.
+    if (host.provision.type === "command" && username.startsWith("-")) return refuse("username_invalid");
     if (invite.username && normaliseUsername(invite.username) !== username) return refuse("username_not_allowed", username);
     if (findAccount(ctx, host.name, username)) return refuse("username_taken", username);
   }
@@ -110,7 +117,9 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
     const reason = ({ too_short: "password_too_short", too_long: "password_too_long", contains_username: "password_contains_username", forbidden_characters: "password_invalid" } as const)[passwordProblem];
     return refuse(reason, username);
   }
-  const passwordHash = await hashPassword(password);
+  // With a provider the downstream server owns the password; invited keeps a hash only when asked to.
+  const keepHash = host.provision.type === "none" || host.provision.keepPassword;
+  const passwordHash = keepHash ? await hashPassword(password) : null;
   return { ok: true, invite, plan: { kind, host, token: input.token, username, passwordHash } };
 }
 
@@ -180,14 +189,31 @@ async function commitRegistration(ctx: AppContext, origin: Origin, plan: Registr
   }
 }
 
+/**
+ * With a provider: reserve a use (job 1), have the provider create the account (or set the password) downstream,
+ * then consume the use and record the account, ledger and audit events (job 2), or release the use. See
+ * provisioning/service.ts. The invite stays usable after a failure.
+ */
+async function provisionAndCommit(ctx: AppContext, origin: Origin, plan: RegistrationPlan, password: string): Promise<RegistrationResult> {
+  const flow = await provisionThenRecord(ctx, origin, plan, password, (invite, now) => completeRegistrationTx(ctx, origin, plan, invite, now));
+  if (flow.ok) return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account: flow.value, invite: flow.invite };
+  const reason: RefusalReason =
+    flow.reason === "busy" ? "invite_busy" : flow.reason === "username_taken" || flow.reason === "account_missing" || flow.reason === "provision_failed" ? flow.reason : DEAD[flow.reason];
+  return { ok: false, reason, invite: flow.invite, host: plan.host };
+}
+
 async function redeem(ctx: AppContext, origin: Origin, input: RegistrationInput, kind: InviteKind): Promise<RegistrationResult> {
   const prepared = await prepareRegistration(ctx, input, kind);
   if (!prepared.ok) {
     await recordRefusal(ctx, origin, { reason: prepared.reason, invite: prepared.invite, username: prepared.username });
     return { ok: false, reason: prepared.reason, invite: prepared.invite, host: prepared.host };
   }
-  const result = await commitRegistration(ctx, origin, prepared.plan);
+  const result =
+    prepared.plan.host.provision.type === "none"
+      ? await commitRegistration(ctx, origin, prepared.plan)
+      : await provisionAndCommit(ctx, origin, prepared.plan, input.password);
   if (!result.ok) {
+    if (result.reason === "provision_failed") return { ...result, invite: result.invite ?? prepared.invite }; // audited as provision.failed
     const invite = result.invite ?? prepared.invite;
     await recordRefusal(ctx, origin, { reason: result.reason, invite, username: prepared.plan.username });
     return { ...result, invite };

@@ -1,0 +1,105 @@
+// Real webhook receivers on loopback for the provisioning and notification tests. Every request is verified with
+// the standardwebhooks library, the way a real receiver would.
+import { randomBytes } from "node:crypto";
+import type { Server } from "bun";
+import { Webhook } from "standardwebhooks";
+
+export function newSecret(): string {
+  return `whsec_${randomBytes(32).toString("base64")}`;
+}
+
+export interface Received {
+  at: number;
+  headers: Record<string, string>;
+  body: string;
+  json: any;
+  /** Which of the receiver's secrets verified the signature (null: none did). */
+  verifiedWith: string | null;
+}
+
+export interface Receiver {
+  url: string;
+  port: number;
+  received: Received[];
+  /** Requests whose handler has started but not answered yet. */
+  inFlight(): number;
+  setHandler(h: Handler): void;
+  /** Resolves when at least `n` requests have arrived (rejects after `ms`). */
+  waitFor(n: number, ms?: number): Promise<Received[]>;
+  stop(): void;
+}
+
+export type Handler = (req: Received) => Response | Promise<Response>;
+
+/**
+ * A Bun.serve receiver on 127.0.0.1. `secrets`: the secrets it knows; a request none of them verifies is answered
+ * 401 (and recorded with verifiedWith = null). The handler decides the answer for verified requests.
+ */
+export function startReceiver(secrets: string[], handler: Handler = () => new Response(null, { status: 204 }), port = 0): Receiver {
+  const received: Received[] = [];
+  let current = handler;
+  let active = 0;
+  const server: Server<undefined> = Bun.serve({
+    hostname: "127.0.0.1",
+    port,
+    idleTimeout: 60,
+    async fetch(request) {
+      active++;
+      try {
+        const body = await request.text();
+        const headers: Record<string, string> = {};
+        request.headers.forEach((v, k) => (headers[k] = v));
+        let verifiedWith: string | null = null;
+        for (const s of secrets) {
+          try {
+            new Webhook(s).verify(body, headers);
+            verifiedWith = s;
+            break;
+          } catch {}
+        }
+        let json: unknown = null;
+        try {
+          json = JSON.parse(body);
+        } catch {}
+        const rec: Received = { at: Date.now(), headers, body, json, verifiedWith };
+        received.push(rec);
+        if (!verifiedWith) return new Response("bad signature", { status: 401 });
+        return await current(rec);
+      } finally {
+        active--;
+      }
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}/hook`,
+    port: server.port!,
+    received,
+    inFlight: () => active,
+    setHandler: (h) => (current = h),
+    async waitFor(n, ms = 15_000) {
+      const deadline = Date.now() + ms;
+      while (received.length < n) {
+        if (Date.now() > deadline) throw new Error(`receiver got ${received.length} request(s), expected ${n}`);
+        await Bun.sleep(20);
+      }
+      return received;
+    },
+    stop: () => server.stop(true),
+  };
+}
+
+/** Polls `check` until it returns a truthy value (or throws after `ms`). */
+export async function eventually<T>(check: () => T | Promise<T>, ms = 15_000, what = "condition"): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    await Bun.sleep(25);
+  }
+}
