@@ -36,6 +36,7 @@ export function startDeliveryWorker(ctx: AppContext): DeliveryWorker {
   const stopping = new AbortController();
   let timer: ReturnType<typeof setTimeout> | null = null;
   let lastPrune = 0;
+  let failing = false; // a storage problem is logged once per streak, not every poll
 
   const schedule = (ms: number) => {
     if (stopping.signal.aborted) return;
@@ -65,9 +66,11 @@ export function startDeliveryWorker(ctx: AppContext): DeliveryWorker {
         }
       }
       const due = inFlight.size >= MAX_IN_FLIGHT ? null : nextDueAt(ctx, [...inFlight.keys()]);
+      failing = false;
       schedule(due === null ? POLL_MS : Math.min(POLL_MS, due - Date.now()));
     } catch (e) {
-      ctx.log.warn(`webhook delivery worker: ${(e as Error).message}`);
+      if (!failing) ctx.log.warn(`webhook delivery worker: ${(e as Error).message}`);
+      failing = true;
       schedule(POLL_MS);
     }
   }
@@ -132,8 +135,12 @@ export function startDeliveryWorker(ctx: AppContext): DeliveryWorker {
     });
   }
 
-  onOutboxWrite(() => schedule(0));
-  schedule(0);
+  // Without endpoints there is nothing to send: no polling at all. (Rows queued for an endpoint that was removed
+  // from the config wait, untouched, until it comes back or they are pruned.)
+  if (endpoints.size > 0) {
+    onOutboxWrite(() => schedule(0));
+    schedule(0);
+  }
 
   return {
     async stop() {

@@ -188,17 +188,30 @@ export function countReservations(ctx: AppContext): number {
 
 const SWEEP_EVERY_MS = 5000;
 
-/** Releases stale reservations at start-up and then every few seconds, until stopped. */
+/**
+ * Releases stale reservations at start-up, then every few seconds while any host has a provider (or reservations
+ * were left over from a config that had one). A failing sweep is logged once, not every time, until one succeeds.
+ */
 export function startReservationSweeper(ctx: AppContext): { stop(): void } {
+  let failing = false;
   const sweep = () =>
     releaseStaleReservations(ctx).then(
       (n) => {
+        failing = false;
         if (n > 0) ctx.log.warn(`released ${n} provisioning reservation(s) left by a process that stopped mid-registration`);
       },
-      (e) => ctx.log.warn(`releasing stale reservations failed: ${(e as Error).message}`),
+      (e) => {
+        if (!failing) ctx.log.warn(`releasing stale reservations failed: ${(e as Error).message}`);
+        failing = true;
+      },
     );
+  let leftOver = 0;
+  try {
+    leftOver = countReservations(ctx);
+  } catch {}
   sweep();
-  const timer = setInterval(sweep, SWEEP_EVERY_MS);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  const needed = leftOver > 0 || Object.values(ctx.config.hosts).some((h) => h.provision.type !== "none");
+  const timer = needed ? setInterval(sweep, SWEEP_EVERY_MS) : null;
+  timer?.unref();
+  return { stop: () => timer && clearInterval(timer) };
 }
