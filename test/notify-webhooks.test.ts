@@ -4,7 +4,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { cli, createKey, freePort, sandbox, startServer, type Sandbox } from "./helpers.ts";
 import { auditEvents, createInvite, query, register } from "./invite-helpers.ts";
-import { eventually, newSecret, startReceiver, type Receiver } from "./provision-helpers.ts";
+import { eventually, newSecret, startReceiver } from "./provision-helpers.ts";
+import { MAX_RETRY_DELAY, nextAttemptAt } from "../src/notify/service.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -238,6 +239,22 @@ describe("notification webhooks", () => {
     await eventually(() => rows(sb)[0]?.status === "delivered", 10_000, "delivery on the second attempt");
     expect(rows(sb)[0]).toMatchObject({ attempts: 2 });
     expect(receiver.received).toHaveLength(2);
+  });
+});
+
+describe("retry schedule", () => {
+  test("exponential backoff with jitter in the upper half of each step, capped at 6 hours", () => {
+    const endpoint = { retryDelay: 30_000 };
+    for (let attempts = 1; attempts <= 20; attempts++) {
+      const step = Math.min(MAX_RETRY_DELAY, 30_000 * 2 ** (attempts - 1));
+      expect(nextAttemptAt(endpoint, attempts, 0, () => 0)).toBe(step / 2);
+      const late = nextAttemptAt(endpoint, attempts, 0, () => 0.999999);
+      expect(late).toBeLessThanOrEqual(step);
+      expect(late).toBeGreaterThan(step * 0.9999);
+    }
+    expect(nextAttemptAt(endpoint, 1000, 5, () => 1)).toBe(5 + MAX_RETRY_DELAY);
+    const spread = new Set(Array.from({ length: 50 }, () => nextAttemptAt(endpoint, 3, 0)));
+    expect(spread.size).toBeGreaterThan(40); // jitter: endpoints that failed together come back apart
   });
 });
 
