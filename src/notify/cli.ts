@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, strictOptions, withContext } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
-import { DeliveryError, endpointSummaries, listDeliveries, retryDeliveries, type Delivery } from "./service.ts";
+import { DeliveryError, endpointSummaries, LIST_LIMIT, listDeliveries, retryDeliveries, type Delivery } from "./service.ts";
 
 const listArgs = { all: { type: "boolean", description: "Also show delivered notifications" }, ...jsonArg, ...configArg } as const;
 
@@ -80,6 +80,7 @@ const list = defineCommand({
           ]),
         ),
       );
+      if (deliveries.length === LIST_LIMIT) process.stderr.write(`(only the newest ${LIST_LIMIT} are shown)\n`);
     });
   },
 });

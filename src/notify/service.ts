@@ -53,7 +53,7 @@ export function disabledEndpoints(ctx: AppContext): Map<string, { disabledAt: nu
 export function recordAttemptTx(
   ctx: AppContext,
   delivery: Delivery,
-  endpoint: NotifyEndpoint | null,
+  endpoint: NotifyEndpoint,
   outcome: { ok: true; status: number } | { ok: false; status: number | null; error: string; final?: boolean },
   now: number,
 ): DeliveryStatus {
@@ -66,7 +66,7 @@ export function recordAttemptTx(
       .run();
     return "delivered";
   }
-  const giveUp = outcome.final || !endpoint || attempts >= endpoint.maxAttempts;
+  const giveUp = outcome.final || attempts >= endpoint.maxAttempts;
   ctx.db.orm
     .update(webhookDeliveries)
     .set({
@@ -75,7 +75,7 @@ export function recordAttemptTx(
       lastAttemptAt: now,
       lastStatus: outcome.status,
       lastError: outcome.error,
-      nextAttemptAt: giveUp || !endpoint ? now : nextAttemptAt(endpoint, attempts, now),
+      nextAttemptAt: giveUp ? now : nextAttemptAt(endpoint, attempts, now),
     })
     .where(eq(webhookDeliveries.id, delivery.id))
     .run();
@@ -140,12 +140,14 @@ export function endpointSummaries(ctx: AppContext): EndpointSummary[] {
   }));
 }
 
-/** Pending and failed deliveries (all of them with `all`), newest first. */
+export const LIST_LIMIT = 1000;
+
+/** Pending and failed deliveries (all of them with `all`), newest first, at most LIST_LIMIT. */
 export function listDeliveries(ctx: AppContext, opts: { all?: boolean; limit?: number } = {}): Delivery[] {
   const q = ctx.db.orm.select().from(webhookDeliveries);
   return (opts.all ? q : q.where(ne(webhookDeliveries.status, "delivered")))
     .orderBy(desc(webhookDeliveries.id))
-    .limit(opts.limit ?? 1000)
+    .limit(opts.limit ?? LIST_LIMIT)
     .all();
 }
 
