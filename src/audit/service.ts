@@ -34,46 +34,58 @@ export interface AuditInput {
  * exists without its event. Location comes from the full address; only then is the address cut to its prefix.
  */
 export function recordEvent(ctx: AppContext, origin: Origin, event: AuditInput, at = Date.now()): void {
-  const cfg = ctx.config.audit;
-  const location = cfg.location && origin.ip ? ctx.geoip.lookup(origin.ip) : null;
-  let ip: string | null = null;
-  if (cfg.ips && origin.ip) {
-    const addr = parseIp(origin.ip);
-    ip = addr ? truncateIp(addr, cfg.ipv4Prefix, cfg.ipv6Prefix) : null;
-  }
-  insertEvent(ctx.db).run({
+  const where = origin.ip ? clientFields(ctx, origin.ip) : NO_CLIENT;
+  insertEvent(ctx.db).run(
     at,
-    host: event.host ?? "",
-    user: event.user ?? "",
-    source: origin.source,
-    type: event.type,
-    actor: origin.actor,
-    ip,
+    event.host ?? "",
+    event.user ?? "",
+    origin.source,
+    event.type,
+    origin.actor,
+    where.ip,
+    where.countryCode,
+    where.countryName,
+    where.continent,
+    origin.userAgent ? origin.userAgent.slice(0, 512) : null,
+    event.details ? JSON.stringify(event.details) : "{}",
+  );
+}
+
+interface ClientFields {
+  ip: string | null;
+  countryCode: string | null;
+  countryName: string | null;
+  continent: string | null;
+}
+const NO_CLIENT: ClientFields = { ip: null, countryCode: null, countryName: null, continent: null };
+
+// What an address turns into (stored form + location) only changes with the config or the GeoIP file, and the same
+// few addresses recur request after request: remember it, bounded, and start over when the GeoIP file changes.
+const clientCache = new WeakMap<AppContext, { generation: number; entries: Map<string, ClientFields> }>();
+function clientFields(ctx: AppContext, ipText: string): ClientFields {
+  let cache = clientCache.get(ctx);
+  if (!cache || cache.generation !== ctx.geoip.generation) clientCache.set(ctx, (cache = { generation: ctx.geoip.generation, entries: new Map() }));
+  let hit = cache.entries.get(ipText);
+  if (hit) return hit;
+  const cfg = ctx.config.audit;
+  // Location from the full address; only then is the address cut to its prefix (or dropped).
+  const location = cfg.location ? ctx.geoip.lookup(ipText) : null;
+  const addr = cfg.ips ? parseIp(ipText) : null;
+  hit = {
+    ip: addr ? truncateIp(addr, cfg.ipv4Prefix, cfg.ipv6Prefix) : null,
     countryCode: location?.countryCode ?? null,
     countryName: location?.countryName ?? null,
     continent: location?.continent ?? null,
-    userAgent: origin.userAgent ? origin.userAgent.slice(0, 512) : null,
-    details: JSON.stringify(event.details ?? {}),
-  });
+  };
+  if (cache.entries.size >= 4096) cache.entries.clear();
+  cache.entries.set(ipText, hit);
+  return hit;
 }
 
-const placeholder = (name: string) => sql.placeholder(name);
+// A plain prepared statement: this insert runs for nearly every request, and drizzle's placeholder mapping
+// measured ~1.5 µs more per row. The column list mirrors schema.ts (audit_events).
 const insertEvent = perDb((db) =>
-  db.orm
-    .insert(auditEvents)
-    .values({
-      at: placeholder("at"),
-      host: placeholder("host"),
-      user: placeholder("user"),
-      source: placeholder("source"),
-      type: placeholder("type"),
-      actor: placeholder("actor"),
-      ip: placeholder("ip"),
-      countryCode: placeholder("countryCode"),
-      countryName: placeholder("countryName"),
-      continent: placeholder("continent"),
-      userAgent: placeholder("userAgent"),
-      details: placeholder("details"),
-    })
-    .prepare(),
+  db.sqlite.prepare(
+    "INSERT INTO audit_events (at, host, user, source, type, actor, ip, country_code, country_name, continent, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  ),
 );

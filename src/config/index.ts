@@ -62,6 +62,7 @@ export interface Config {
   limits: {
     authFailures: number;
     authWindow: number;
+    authFailureWindow: number;
     lockout: number;
     ipv4Prefix: number;
     ipv6Prefix: number;
@@ -355,6 +356,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   const limitsCfg: Config["limits"] = {
     authFailures: limits.int("auth_failures", 10, 1, 1_000_000),
     authWindow: limits.duration("auth_window", "10m"),
+    authFailureWindow: limits.duration("auth_failure_log_window", "60s"),
     lockout: limits.duration("lockout", "15m"),
     ipv4Prefix: limits.int("ipv4_prefix", 32, 0, 32),
     ipv6Prefix: limits.int("ipv6_prefix", 64, 0, 128),

@@ -6,6 +6,7 @@ import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { recordEvent } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
+import { authFailureLog } from "../keys/failures.ts";
 
 export interface RunningServer {
   server: Server<undefined>;
@@ -83,6 +84,7 @@ export function startServer(ctx: AppContext): RunningServer {
           ctx.log.warn(`shutdown timeout: ${inFlight} request(s) still running; closing connections`);
           server.stop(true);
         }
+        await authFailureLog(ctx).flush();
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}

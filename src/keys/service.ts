@@ -4,6 +4,7 @@ import { apiKeys } from "./schema.ts";
 import { digestsEqual, hashToken, randomId, randomToken } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
+import { authFailureLog } from "./failures.ts";
 
 export const KEY_ID_LENGTH = 12;
 const KEY_ID_RE = /^[A-Za-z0-9_-]{12}$/;
@@ -86,7 +87,16 @@ export function parseKeySecret(secret: string): { id: string; token: string } | 
   return { id, token };
 }
 
-const findKey = perDb((db) => db.orm.select().from(apiKeys).where(eq(apiKeys.id, sql.placeholder("id"))).prepare());
+// Plain prepared statement with explicit aliases: it runs on every API request and skips drizzle's row mapping.
+const findKey = perDb((db) => {
+  const stmt = db.sqlite.prepare<ApiKey, [string]>(
+    `SELECT id, host, name, token_hash AS tokenHash, prev_token_hash AS prevTokenHash, prev_expires_at AS prevExpiresAt,
+       scopes, expires_at AS expiresAt, max_ttl AS maxTtl, max_uses AS maxUses, rate, disabled, created_at AS createdAt,
+       last_used_at AS lastUsedAt, last_used_ip AS lastUsedIp
+     FROM api_keys WHERE id = ?`,
+  );
+  return { get: ({ id }: { id: string }) => stmt.get(id) };
+});
 
 /**
  * Checks a presented `ID/TOKEN`. Reads the key on every call (no cache), so a key created or deleted from the CLI
@@ -108,9 +118,9 @@ export function verifyApiKey(ctx: AppContext, secret: string | null, now = Date.
   return { ok: true, key };
 }
 
-/** Audit row for a refused key. Never includes the token; the key id only when the secret parsed. */
+/** Audit row for a refused key (coalesced, see failures.ts). Never the token; the key id only when it parsed. */
 export function recordAuthFailure(ctx: AppContext, origin: Origin, check: Extract<KeyCheck, { ok: false }>): void {
-  recordEvent(ctx, origin, { type: "key.auth_failed", host: check.host ?? "", details: { reason: check.reason, key_id: check.keyId } });
+  authFailureLog(ctx).record(origin, check);
 }
 
 export function keyScopes(key: ApiKey): Scope[] {
@@ -121,10 +131,27 @@ export function keyScopes(key: ApiKey): Scope[] {
   }
 }
 
-/** Records when and from where a key was last used. Queued with the request's own write, so it shares its commit. */
+/**
+ * Records when and from where a key was last used. Uses within one event-loop turn are folded into one UPDATE per
+ * key, queued with the requests' own writes so it shares their commit.
+ */
 export function markKeyUsed(ctx: AppContext, id: string, ip: string | null): void {
-  ctx.db.write(() => touchKey(ctx.db).run({ id, at: Date.now(), ip })).catch(() => {});
+  let pending = pendingUse.get(ctx.db);
+  if (!pending) {
+    const batch = new Map<string, { at: number; ip: string | null }>();
+    pendingUse.set(ctx.db, (pending = batch));
+    ctx.db
+      .write(() => {
+        // Later uses start a new batch; this one is only read, so a replayed job writes the same rows.
+        if (pendingUse.get(ctx.db) === batch) pendingUse.delete(ctx.db);
+        const stmt = touchKey(ctx.db);
+        for (const [keyId, use] of batch) stmt.run({ id: keyId, at: use.at, ip: use.ip });
+      })
+      .catch(() => {});
+  }
+  pending.set(id, { at: Date.now(), ip });
 }
+const pendingUse = new WeakMap<AppContext["db"], Map<string, { at: number; ip: string | null }>>();
 
 const touchKey = perDb((db) =>
   db.orm

@@ -1,4 +1,4 @@
-import { randomBytes, createHash, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 
 /** URL-safe random string from the system CSPRNG: `bytes` bytes of entropy, base64url without padding. */
 export function randomToken(bytes: number): string {
@@ -37,13 +37,15 @@ export function sortableId(now = Date.now()): string {
 
 /** SHA-256 hex digest. Tokens carry >=128 random bits, so a fast hash is safe and keeps lookups O(1). */
 export function hashToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+  return Bun.SHA256.hash(token, "hex") as unknown as string;
 }
 
-/** Constant-time comparison of two hex digests of equal length. */
+/** Constant-time comparison of two hex digests: no early exit, so timing does not reveal a matching prefix. */
 export function digestsEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a, "hex"), Buffer.from(b, "hex"));
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }
 
 export const URL_SAFE = /^[A-Za-z0-9_-]+$/;
