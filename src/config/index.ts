@@ -329,7 +329,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
 
   const limits = root.table_("limits");
   const limitsCfg: Config["limits"] = {
-    authFailures: limits.int("auth_failures", 10, 1, 1_000_000),
+    authFailures: limits.int("auth_failures", 10, 0, 1_000_000), // 0: no lockout
     authWindow: limits.duration("auth_window", "10m"),
     lockout: limits.duration("lockout", "15m"),
     ipv4Prefix: limits.int("ipv4_prefix", 32, 0, 32),
