@@ -3,6 +3,7 @@ import type { AppContext } from "../context.ts";
 import { invitesApi, invitesApiNotAllowed } from "../invites/api.ts";
 import { landingPages } from "../pages/routes.ts";
 import { health } from "./health.ts";
+import { apiV1 } from "../api/index.ts";
 import { isStorageUnavailable } from "./errors.ts";
 
 /** The Elysia root: one plugin per feature, and the error-to-status mapping every route shares. */
@@ -26,6 +27,7 @@ export function createApp(ctx: AppContext) {
     })
     .use(health(ctx))
     .use(invitesApi(ctx))
+    .use(apiV1(ctx))
     .use(landingPages(ctx));
 }
 
