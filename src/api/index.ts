@@ -35,9 +35,7 @@ export function apiV1(ctx: AppContext) {
       }),
     )
     .onRequest(({ set }) => {
-      // The answer does not vary by Origin (Allow-Origin is always *), and nothing here may be cached.
-      delete set.headers.vary;
-      set.headers["cache-control"] = "no-store";
+      set.headers["cache-control"] = "no-store"; // answers carry tokens and live data
     })
     .onError(({ code, error, request }) => {
       if (error instanceof ApiError) return errorResponse(error.code, error.message, error.headers);
@@ -73,7 +71,13 @@ export function apiV1(ctx: AppContext) {
     return errorResponse("method_not_allowed", `${request.method.slice(0, 16)} is not allowed here (allowed: ${allow})`, { Allow: allow });
   }
 
-  const forward = ({ request }: { request: Request }): Promise<Response> => api.handle(request);
+  const forward = async ({ request }: { request: Request }): Promise<Response> => {
+    const response = await api.handle(request);
+    // @elysiajs/cors sends `Vary: *` with a literal `*` origin; the answer does not vary by Origin, and `*` would
+    // make it uncacheable for no reason.
+    if (response.headers.get("vary") === "*") response.headers.delete("vary");
+    return response;
+  };
   return new Elysia({ name: "api-v1-mount" }).all(API_PREFIX, forward).all(`${API_PREFIX}/*`, forward);
 }
 

@@ -59,24 +59,25 @@ const create = defineCommand({
     rate: { type: "string", description: "Requests allowed, e.g. 60/min (N/sec, N/min, N/hour, N/day)", valueHint: "N/UNIT" },
     ...configArg,
   },
-  run: ({ args, rawArgs }) =>
-    withContext(args, async (ctx) => {
+  run: ({ args, rawArgs }) => {
+    // Options are checked before anything is opened.
+    const scopes = repeated(rawArgs, "scope");
+    for (const s of scopes) if (!isScope(s)) throw new CliError(`unknown scope '${s}' (known: ${SCOPES.join(", ")})`);
+    const expires = durationOption("expires", args.expires);
+    const maxTtl = durationOption("max-ttl", args["max-ttl"]);
+    let maxUses: number | null = null;
+    if (args["max-uses"] !== undefined) {
+      const text = String(args["max-uses"]);
+      if (!/^[0-9]{1,7}$/.test(text) || Number(text) < 1 || Number(text) > 1_000_000) throw new CliError("--max-uses must be a whole number from 1 to 1000000");
+      maxUses = Number(text);
+    }
+    let rate: string | null = null;
+    if (args.rate !== undefined) {
+      rate = String(args.rate);
+      if (parseRate(rate) === null) throw new CliError(`--rate must look like 60/min (N/sec, N/min, N/hour or N/day), got '${rate}'`);
+    }
+    return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
-      const scopes = repeated(rawArgs, "scope");
-      for (const s of scopes) if (!isScope(s)) throw new CliError(`unknown scope '${s}' (known: ${SCOPES.join(", ")})`);
-      const expires = durationOption("expires", args.expires);
-      const maxTtl = durationOption("max-ttl", args["max-ttl"]);
-      let maxUses: number | null = null;
-      if (args["max-uses"] !== undefined) {
-        const text = String(args["max-uses"]);
-        if (!/^[0-9]{1,7}$/.test(text) || Number(text) < 1 || Number(text) > 1_000_000) throw new CliError("--max-uses must be a whole number from 1 to 1000000");
-        maxUses = Number(text);
-      }
-      let rate: string | null = null;
-      if (args.rate !== undefined) {
-        rate = String(args.rate);
-        if (parseRate(rate) === null) throw new CliError(`--rate must look like 60/min (N/sec, N/min, N/hour or N/day), got '${rate}'`);
-      }
       try {
         const { secret } = await createApiKey(ctx, CLI_ORIGIN, {
           host: host.name,
@@ -92,7 +93,8 @@ const create = defineCommand({
         if (e instanceof KeyOptionError) throw new CliError(e.message);
         throw e;
       }
-    }),
+    });
+  },
 });
 
 function keyRecord(k: ApiKey, now: number) {
@@ -174,14 +176,15 @@ const rotate = defineCommand({
     grace: { type: "string", description: "How long the old token keeps working (default 24h; 0: stops at once)", valueHint: "DURATION" },
     ...configArg,
   },
-  run: ({ args }) =>
-    withContext(args, async (ctx) => {
+  run: ({ args }) => {
+    const grace = args.grace === "0" ? 0 : (durationOption("grace", args.grace ?? "24h") ?? 0);
+    return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
-      const grace = args.grace === "0" ? 0 : (durationOption("grace", args.grace ?? "24h") ?? 0);
       const rotated = await rotateApiKey(ctx, CLI_ORIGIN, host.name, args.id, grace);
       if (!rotated) throw new CliError("key not found");
       process.stdout.write(rotated.secret + "\n");
-    }),
+    });
+  },
 });
 
 export const keyCommand = defineCommand({

@@ -131,7 +131,7 @@ export class KeyLimiter {
       b.tokens -= 1;
       return 0;
     }
-    return Math.ceil(((1 - b.tokens) * rate.periodMs) / rate.count);
+    return Math.ceil(((1 - b.tokens) * rate.periodMs) / rate.count - 1e-6); // - 1e-6: float noise must not add a ms
   }
 
   /** Keeps a map under maxEntries: drops stale entries first, then the oldest. */
