@@ -61,9 +61,14 @@ export class KeyLimiter {
 
   /** The client network an address is counted under ([limits] ipv4_prefix / ipv6_prefix). */
   network(ip: string): string | null {
+    if (ip === this.lastIp) return this.lastNetwork; // bursts come from one address: skip re-parsing it
     const addr = parseIp(ip);
-    return addr ? truncateIp(addr, this.limits.ipv4Prefix, this.limits.ipv6Prefix) : null;
+    this.lastIp = ip;
+    this.lastNetwork = addr ? truncateIp(addr, this.limits.ipv4Prefix, this.limits.ipv6Prefix) : null;
+    return this.lastNetwork;
   }
+  private lastIp: string | null = null;
+  private lastNetwork: string | null = null;
 
   /** Milliseconds until this client's lockout ends; 0 when it is not locked out. Costs nothing while no one is. */
   lockedFor(ip: string | null, now: number): number {
