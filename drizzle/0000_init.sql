@@ -17,7 +17,6 @@ CREATE TABLE `invites` (
 	`data` text DEFAULT '{}' NOT NULL
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `invites_token_hash` ON `invites` (`token_hash`);--> statement-breakpoint
 CREATE INDEX `invites_host_created` ON `invites` (`host`,`created_at`);--> statement-breakpoint
 CREATE TABLE `api_keys` (
 	`id` text PRIMARY KEY NOT NULL,

@@ -3,11 +3,13 @@ import { ConfigError } from "./config/index.ts";
 import { CliError } from "./cli/common.ts";
 import { serveCommand } from "./http/cli.ts";
 import { keyCommand } from "./keys/cli.ts";
+import { inviteCommand } from "./invites/cli.ts";
+import { userCommand } from "./accounts/cli.ts";
 import { VERSION, versionText } from "./version.ts";
 
 export const main = defineCommand({
   meta: { name: "invited", version: VERSION, description: "Self-hosted invite service" },
-  subCommands: { serve: serveCommand, key: keyCommand },
+  subCommands: { serve: serveCommand, key: keyCommand, invite: inviteCommand, user: userCommand },
 });
 
 async function run(argv: string[]): Promise<number> {

@@ -13,20 +13,25 @@ export function normaliseUsername(input: string): string {
   return input.normalize("NFKC").toLowerCase();
 }
 
-/** Checks a normalised username: no whitespace/control characters or any of @ / : " ' & < >, and not too long. */
-export function checkUsername(username: string, host: HostConfig): UsernameProblem | null {
+/**
+ * Checks a normalised username: no whitespace/control characters or any of @ / : " ' & < >, and not too long.
+ * U+FFFD is refused too: it is what undecodable bytes in a form turn into.
+ */
+export function checkUsername(username: string, host: Pick<HostConfig, "usernameMaxLength">): UsernameProblem | null {
   if (username.length === 0) return "empty";
   if ([...username].length > host.usernameMaxLength) return "too_long";
-  if (/[\s\p{C}@\/:"'&<>]/u.test(username)) return "forbidden_characters";
+  if (/[\s\p{C}\uFFFD@\/:"'&<>]/u.test(username)) return "forbidden_characters";
   return null;
 }
 
-export type PasswordProblem = "too_short" | "contains_username" | "too_long";
+export type PasswordProblem = "too_short" | "contains_username" | "too_long" | "forbidden_characters";
 
-export function checkPassword(password: string, username: string, host: HostConfig): PasswordProblem | null {
-  if ([...password].length < host.passwordMinLength) return "too_short";
+/** At least password_min_length characters, at most 1024, no control characters, and not containing the username. */
+export function checkPassword(password: string, username: string, host: Pick<HostConfig, "passwordMinLength">): PasswordProblem | null {
   if (password.length > 1024) return "too_long";
-  if (username && password.toLowerCase().includes(username.toLowerCase())) return "contains_username";
+  if (/[\x00-\x1f\x7f]/.test(password)) return "forbidden_characters";
+  if ([...password].length < host.passwordMinLength) return "too_short";
+  if (username && normaliseUsername(password).includes(normaliseUsername(username))) return "contains_username";
   return null;
 }
 

@@ -204,6 +204,8 @@ const INVITE_ERRORS: Record<InviteError["code"], ErrorCode> = {
   ttl_too_long: "ttl_too_long",
   invalid_uses: "invalid_uses",
   invalid_username: "invalid_username",
+  invalid_label: "invalid_label",
+  invalid_note: "invalid_note",
   not_found: "invite_not_found",
   invalid_cursor: "invalid_cursor",
 };

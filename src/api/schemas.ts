@@ -7,7 +7,7 @@ import { ERROR_CODES } from "./errors.ts";
 const Kind = t.Union([t.Literal("account"), t.Literal("reset")], { description: "account: sign-up invite; reset: password reset for an existing account" });
 const Status = t.Union([t.Literal("active"), t.Literal("expired"), t.Literal("used"), t.Literal("revoked")]);
 const Time = t.String({ format: "date-time", description: "ISO 8601, UTC", examples: ["2026-07-01T12:00:00.000Z"] });
-const Name = t.String({ minLength: 1, maxLength: 128 });
+const Name = t.String({ minLength: 1, maxLength: 64 });
 
 export const ErrorBody = t.Object(
   {
@@ -102,8 +102,8 @@ export const CreateInviteBody = t.Object(
     username: t.Optional(
       t.Nullable(t.String({ minLength: 1, maxLength: 1023 }), { description: "Bind the invite to this username; required for kind=reset", error: "username must be a string of 1 to 1023 characters, or null" }),
     ),
-    groups: t.Optional(t.Array(Name, { maxItems: 64, description: "Needs scope invite:create:group when not empty", error: "groups must be a list of at most 64 names of 1 to 128 characters" })),
-    roles: t.Optional(t.Array(Name, { maxItems: 64, description: "Needs scope invite:create:group when not empty", error: "roles must be a list of at most 64 names of 1 to 128 characters" })),
+    groups: t.Optional(t.Array(Name, { maxItems: 32, description: "Needs scope invite:create:group when not empty", error: "groups must be a list of at most 32 names of 1 to 64 characters" })),
+    roles: t.Optional(t.Array(Name, { maxItems: 32, description: "Needs scope invite:create:group when not empty", error: "roles must be a list of at most 32 names of 1 to 64 characters" })),
     max_uses: t.Optional(
       t.Nullable(t.Integer({ minimum: 1, maximum: 1_000_000 }), { description: "Default 1; null: unlimited", error: "max_uses must be a whole number from 1 to 1000000, or null for unlimited" }),
     ),

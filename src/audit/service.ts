@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
+import { perDb } from "../db/index.ts";
 import { auditEvents } from "./schema.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
 
@@ -40,7 +41,7 @@ export function recordEvent(ctx: AppContext, origin: Origin, event: AuditInput, 
     const addr = parseIp(origin.ip);
     ip = addr ? truncateIp(addr, cfg.ipv4Prefix, cfg.ipv6Prefix) : null;
   }
-  insertEvent(ctx).run({
+  insertEvent(ctx.db).run({
     at,
     host: event.host ?? "",
     user: event.user ?? "",
@@ -57,9 +58,8 @@ export function recordEvent(ctx: AppContext, origin: Origin, event: AuditInput, 
 }
 
 const placeholder = (name: string) => sql.placeholder(name);
-const prepared = new WeakMap<AppContext["db"], ReturnType<typeof prepareInsert>>();
-function prepareInsert(ctx: AppContext) {
-  return ctx.db.orm
+const insertEvent = perDb((db) =>
+  db.orm
     .insert(auditEvents)
     .values({
       at: placeholder("at"),
@@ -75,10 +75,5 @@ function prepareInsert(ctx: AppContext) {
       userAgent: placeholder("userAgent"),
       details: placeholder("details"),
     })
-    .prepare();
-}
-function insertEvent(ctx: AppContext) {
-  let stmt = prepared.get(ctx.db);
-  if (!stmt) prepared.set(ctx.db, (stmt = prepareInsert(ctx)));
-  return stmt;
-}
+    .prepare(),
+);

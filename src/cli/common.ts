@@ -1,3 +1,4 @@
+import { parseArgs } from "node:util";
 import { openContext } from "../bootstrap.ts";
 import type { AppContext } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
@@ -47,4 +48,32 @@ export function printJson(value: unknown): void {
 
 export function isoTime(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? "-" : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+type OptionDefs = Record<string, { type?: string }>;
+
+/**
+ * citty parses with node:util parseArgs without `multiple` and without `strict`: a repeated option keeps only its
+ * last value and a mistyped option is silently ignored. Commands that need either re-read their raw arguments here:
+ * unknown options are errors, and the options named in `repeatable` collect every value (`--group a --group b`).
+ */
+export function strictOptions(rawArgs: string[], defs: OptionDefs, repeatable: string[] = []): Record<string, string | boolean | string[] | undefined> {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  for (const [name, def] of Object.entries(defs)) {
+    if (def.type === "positional") continue;
+    options[name] = { type: def.type === "boolean" ? "boolean" : "string", ...(repeatable.includes(name) ? { multiple: true } : {}) };
+  }
+  try {
+    return parseArgs({ args: rawArgs, options, strict: true, allowPositionals: true }).values as Record<string, string | boolean | string[] | undefined>;
+  } catch (e) {
+    throw new CliError(String((e as Error).message).split(". ")[0]!.replace(/\.$/, ""));
+  }
+}
+
+/** Left-aligned columns separated by two spaces; cells have control characters replaced so a value cannot forge lines. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const clean = (s: string) => s.replace(/[\x00-\x1f\x7f]/g, "?");
+  const all = [header, ...rows].map((r) => r.map(clean));
+  const widths = header.map((_, i) => Math.max(...all.map((r) => [...(r[i] ?? "")].length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + " ".repeat(widths[i]! - [...c].length))).join("  ").trimEnd()).join("\n") + "\n";
 }

@@ -1,5 +1,6 @@
 import { parse as parseToml } from "smol-toml";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { BUILTIN_LOGOS, LOGO_TYPES } from "../pages/logos.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { parseAddressList } from "../lib/ip.ts";
 
@@ -228,6 +229,13 @@ function readApps(s: Section): ClientApp[] | null {
       logo: a.optionalString("logo") ?? undefined,
     };
     if (!app.name) a.fail("name", "is required");
+    if (app.name.length > 80 || /[\p{C}]/u.test(app.name)) a.fail("name", "must be at most 80 characters without control characters");
+    if (app.platforms.length === 0) a.fail("platforms", `is required: a list of ${APP_PLATFORMS.map((p) => JSON.stringify(p)).join(", ")}`);
+    app.platforms = app.platforms.map((p) => p.toLowerCase());
+    for (const p of app.platforms) {
+      if (!(APP_PLATFORMS as readonly string[]).includes(p)) a.fail("platforms", `has unknown platform ${JSON.stringify(p)} (known: ${APP_PLATFORMS.join(", ")})`);
+    }
+    if (app.logo !== undefined) checkLogo(a, app.logo);
     try {
       const u = new URL(app.url);
       if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error();
@@ -237,6 +245,22 @@ function readApps(s: Section): ClientApp[] | null {
     a.done();
     return app;
   });
+}
+
+/** Platforms an app can be listed under on the landing page. */
+export const APP_PLATFORMS = ["android", "ios", "linux", "windows", "macos", "web"] as const;
+
+/** A logo is a built-in badge by name, or an absolute path to an image file (served by invited under /assets/). */
+function checkLogo(a: Section, logo: string): void {
+  if (Object.hasOwn(BUILTIN_LOGOS, logo)) return;
+  if (!logo.startsWith("/")) a.fail("logo", `must be a built-in logo (${Object.keys(BUILTIN_LOGOS).join(", ")}) or an absolute path to an image file`);
+  const ext = logo.slice(logo.lastIndexOf(".") + 1).toLowerCase();
+  if (!Object.hasOwn(LOGO_TYPES, ext)) a.fail("logo", `must be a ${Object.keys(LOGO_TYPES).join(", ")} file`);
+  try {
+    if (!statSync(logo).isFile()) throw new Error();
+  } catch {
+    a.fail("logo", `cannot read the file ${JSON.stringify(logo)}`);
+  }
 }
 
 function readProvision(s: Section): ProvisionConfig {

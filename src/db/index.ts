@@ -36,6 +36,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     if (!options.readonly) {
       sqlite.exec("PRAGMA journal_mode = WAL");
       sqlite.exec("PRAGMA synchronous = NORMAL");
+      // Checkpoint every ~16 MB of WAL instead of 4 MB: fewer, larger checkpoints cost less per commit under load.
+      sqlite.exec("PRAGMA wal_autocheckpoint = 4000");
     }
     sqlite.exec("PRAGMA foreign_keys = ON");
     const orm = drizzle({ client: sqlite, schema });
@@ -77,4 +79,14 @@ function applyMigrations(sqlite: Sqlite, orm: Orm, list: Migration[]): void {
       Bun.sleepSync(25 + Math.random() * 50);
     }
   }
+}
+
+/** Memoises a prepared statement per open database: `const stmt = perDb((db) => db.orm....prepare())`. */
+export function perDb<T>(factory: (db: Db) => T): (db: Db) => T {
+  const cache = new WeakMap<Db, T>();
+  return (db) => {
+    let value = cache.get(db);
+    if (value === undefined) cache.set(db, (value = factory(db)));
+    return value;
+  };
 }

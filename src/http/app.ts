@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
 import { invitesApi, invitesApiNotAllowed } from "../invites/api.ts";
-import { landingPages } from "../pages/routes.ts";
+import { assetRoutes, landingPages } from "../pages/routes.ts";
+import { registrationPages } from "../registration/routes.ts";
 import { health } from "./health.ts";
 import { apiV1 } from "../api/index.ts";
 import { isStorageUnavailable } from "./errors.ts";
@@ -28,7 +29,9 @@ export function createApp(ctx: AppContext) {
     .use(health(ctx))
     .use(invitesApi(ctx))
     .use(apiV1(ctx))
-    .use(landingPages(ctx));
+    .use(landingPages(ctx))
+    .use(registrationPages(ctx))
+    .use(assetRoutes(ctx));
 }
 
 function plain(status: number, message: string): Response {

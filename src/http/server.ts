@@ -20,7 +20,7 @@ export function startServer(ctx: AppContext): RunningServer {
   const trusted = new AddressMatcher(ctx.config.server.trustedProxies);
   const logRequests = ctx.config.server.requestLog;
   const tokenPaths = new Set(Object.values(ctx.config.hosts).map((h) => h.invitePath));
-  const out = Bun.stdout.writer();
+  const requestLog = new BufferedLog();
   let inFlight = 0;
 
   const fetchHandler = async (request: Request, server: Server<undefined>): Promise<Response> => {
@@ -43,8 +43,7 @@ export function startServer(ctx: AppContext): RunningServer {
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);
       const path = redactPath(pathStart >= 0 ? url.slice(pathStart) : "/", tokenPaths).slice(0, 300);
       const ms = (performance.now() - startedAt).toFixed(1);
-      out.write(`${new Date().toISOString()} ${ip ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
-      scheduleFlush(out);
+      requestLog.write(`${timestamp()} ${ip ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
     }
     return response;
   };
@@ -87,7 +86,7 @@ export function startServer(ctx: AppContext): RunningServer {
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}
-        out.flush();
+        requestLog.flush();
         ctx.db.close();
       })();
       return stopping;
@@ -99,12 +98,35 @@ function safe(s: string): string {
   return s.replace(/[\x00-\x20\x7f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
-let flushScheduled = false;
-function scheduleFlush(out: ReturnType<typeof Bun.stdout.writer>) {
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(() => {
-    flushScheduled = false;
-    out.flush();
-  });
+/** Collects request-log lines and writes them once per event-loop turn: one syscall for many requests. */
+class BufferedLog {
+  private pending = "";
+  private scheduled = false;
+  write(line: string): void {
+    this.pending += line;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending) {
+      const text = this.pending;
+      this.pending = "";
+      process.stdout.write(text);
+    }
+  }
+}
+
+let lastMs = 0;
+let lastStamp = "";
+/** ISO timestamp, formatted once per millisecond however many requests share it. */
+function timestamp(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastStamp = new Date(now).toISOString();
+  }
+  return lastStamp;
 }

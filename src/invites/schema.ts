@@ -1,6 +1,9 @@
-import { sqliteTable, text, integer, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, index } from "drizzle-orm/sqlite-core";
 
-/** Invites. Times are epoch milliseconds. max_uses NULL means unlimited (only when asked for explicitly). */
+/**
+ * Invites. Times are epoch milliseconds. max_uses NULL means unlimited (only when asked for explicitly).
+ * The token handed out is `<id><22 random characters>`; only its SHA-256 is stored.
+ */
 export const invites = sqliteTable(
   "invites",
   {
@@ -22,10 +25,9 @@ export const invites = sqliteTable(
     createdBy: text("created_by").notNull(), // "api/token/<ID>" | "cli" | "account/<user>@<host>"
     data: text("data").notNull().default("{}"),
   },
-  (t) => [
-    uniqueIndex("invites_token_hash").on(t.tokenHash),
-    index("invites_host_created").on(t.host, t.createdAt),
-  ],
+  // No index on token_hash: a token starts with its invite's id, so lookups go through the primary key and the
+  // hash is then compared in constant time. A random-order hash index made every insert touch a random page.
+  (t) => [index("invites_host_created").on(t.host, t.createdAt)],
 );
 
 /** Redemption ledger: survives the invite's expiry and the account's deletion. */

@@ -2,8 +2,10 @@ import { and, desc, eq, sql } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { invites, redemptions } from "./schema.ts";
-import { hashToken, randomId, randomToken } from "../lib/tokens.ts";
+import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
+import { perDb } from "../db/index.ts";
+import { checkUsername, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
 
 export type InviteKind = "account" | "reset";
 export type InviteStatus = "active" | "expired" | "used" | "revoked";
@@ -26,7 +28,7 @@ export interface CreateInviteInput {
 
 export class InviteError extends Error {
   constructor(
-    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "not_found" | "invalid_cursor",
+    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
     message: string,
   ) {
     super(message);
@@ -57,7 +59,34 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   if (maxUses !== null && (!Number.isSafeInteger(maxUses) || maxUses < 1 || maxUses > 1_000_000))
     throw new InviteError("invalid_uses", "max_uses must be a whole number from 1 to 1000000");
   if (kind === "reset" && !input.username) throw new InviteError("invalid_username", "a reset invite needs the account's username");
-  return { kind, ttl, maxUses };
+  let username: string | null = null;
+  if (input.username) {
+    username = normaliseUsername(input.username);
+    const problem = checkUsername(username, input.host);
+    if (problem) throw new InviteError("invalid_username", `username ${USERNAME_PROBLEMS[problem]}`);
+  }
+  const groups = checkLabels("group", input.groups ?? []);
+  const roles = checkLabels("role", input.roles ?? []);
+  const note = input.note ?? null;
+  if (note !== null && (note.length > 1000 || /[\x00-\x08\x0b-\x1f\x7f]/.test(note)))
+    throw new InviteError("invalid_note", "note must be at most 1000 characters without control characters");
+  return { kind, ttl, maxUses, username, groups, roles, note };
+}
+
+const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
+  empty: "is empty",
+  too_long: "is too long",
+  forbidden_characters: "contains spaces or forbidden characters (@ / : \" ' & < >)",
+};
+
+/** Group and role names: 1–64 characters, no whitespace or control characters; at most 32 of each. */
+function checkLabels(what: "group" | "role", values: string[]): string[] {
+  if (values.length > 32) throw new InviteError("invalid_label", `at most 32 ${what}s`);
+  for (const v of values) {
+    if (typeof v !== "string" || v.length === 0 || v.length > 64 || /[\s\p{C}]/u.test(v))
+      throw new InviteError("invalid_label", `${what} names must be 1-64 characters without spaces or control characters`);
+  }
+  return [...new Set(values)];
 }
 
 /**
@@ -65,19 +94,22 @@ export function resolveInviteOptions(input: CreateInviteInput) {
  * bits) is not stored, only its SHA-256, so the URL can be shown exactly once.
  */
 export async function createInvite(ctx: AppContext, origin: Origin, input: CreateInviteInput): Promise<CreatedInvite> {
-  const { kind, ttl, maxUses } = resolveInviteOptions(input);
-  const token = randomToken(16);
+  const { kind, ttl, maxUses, username, groups, roles, note } = resolveInviteOptions(input);
+  const secret = randomToken(16); // 128 bits from the CSPRNG
+  let token = "";
   const invite = await ctx.db.write(() => {
     const now = Date.now();
-    const row = insertInvite(ctx).get({
-      id: randomId(12),
+    const id = sortableId(now);
+    token = id + secret;
+    const row = insertInvite(ctx.db).get({
+      id,
       host: input.host.name,
       kind,
       tokenHash: hashToken(token),
-      username: input.username ?? null,
-      groups: JSON.stringify(input.groups ?? []),
-      roles: JSON.stringify(input.roles ?? []),
-      note: input.note ?? null,
+      username,
+      groups: JSON.stringify(groups),
+      roles: JSON.stringify(roles),
+      note,
       createdAt: now,
       expiresAt: now + ttl,
       maxUses,
@@ -86,7 +118,7 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
     recordEvent(
       ctx,
       origin,
-      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (input.username ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
+      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (username ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
       now,
     );
     return row;
@@ -94,10 +126,9 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
   return { invite, token, url: inviteUrl(input.host, token), xmppUri: xmppUri(input.host, token) };
 }
 
-const insertStatements = new WeakMap<AppContext["db"], ReturnType<typeof prepareInsert>>();
-function prepareInsert(ctx: AppContext) {
+const insertInvite = perDb((db) => {
   const p = (n: string) => sql.placeholder(n);
-  return ctx.db.orm
+  return db.orm
     .insert(invites)
     .values({
       id: p("id"),
@@ -115,12 +146,7 @@ function prepareInsert(ctx: AppContext) {
     })
     .returning()
     .prepare();
-}
-function insertInvite(ctx: AppContext) {
-  let stmt = insertStatements.get(ctx.db);
-  if (!stmt) insertStatements.set(ctx.db, (stmt = prepareInsert(ctx)));
-  return stmt;
-}
+});
 
 export function inviteStatus(invite: Invite, now = Date.now()): InviteStatus {
   if (invite.revokedAt !== null) return "revoked";
@@ -129,11 +155,18 @@ export function inviteStatus(invite: Invite, now = Date.now()): InviteStatus {
   return "active";
 }
 
-/** Looks an invite up by its token (via the token's hash). Junk tokens never reach the database. */
+const INVITE_TOKEN_RE = /^[0-9A-Za-z]{12}[A-Za-z0-9_-]{22}$/;
+
+/**
+ * Looks an invite up by its token: the first 12 characters are the id (primary-key lookup), and the hash of the
+ * whole token must match in constant time. Junk tokens never reach the database.
+ */
 export function findInviteByToken(ctx: AppContext, token: string | null | undefined): Invite | null {
-  if (!token || token.length > 128 || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
-  return ctx.db.orm.select().from(invites).where(eq(invites.tokenHash, hashToken(token))).get() ?? null;
+  if (!token || !INVITE_TOKEN_RE.test(token)) return null;
+  const row = findById(ctx.db).get({ id: token.slice(0, 12) });
+  return row && digestsEqual(hashToken(token), row.tokenHash) ? row : null;
 }
+const findById = perDb((db) => db.orm.select().from(invites).where(eq(invites.id, sql.placeholder("id"))).prepare());
 
 export function getInvite(ctx: AppContext, host: string, id: string): Invite | null {
   return ctx.db.orm.select().from(invites).where(and(eq(invites.host, host), eq(invites.id, id))).get() ?? null;
@@ -234,14 +267,15 @@ export type ClaimFailure = "unknown" | "expired" | "used" | "revoked";
  * invite. On failure nothing is written and the reason is returned.
  */
 export function claimInviteUseTx(ctx: AppContext, token: string, now = Date.now(), mode: "use" | "reserve" = "use"): { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure; invite: Invite | null } {
-  const hash = hashToken(token);
+  const found = findInviteByToken(ctx, token); // the token never changes, so checking it first cannot race
+  if (!found) return { ok: false, reason: "unknown", invite: null };
   const column = mode === "use" ? invites.uses : invites.reserved;
   const claimed = ctx.db.orm
     .update(invites)
     .set({ [mode === "use" ? "uses" : "reserved"]: sql`${column} + 1` })
     .where(
       and(
-        eq(invites.tokenHash, hash),
+        eq(invites.id, found.id),
         sql`${invites.revokedAt} IS NULL`,
         sql`${invites.expiresAt} > ${now}`,
         sql`(${invites.maxUses} IS NULL OR ${invites.uses} + ${invites.reserved} < ${invites.maxUses})`,
@@ -292,4 +326,14 @@ export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin,
     recordEvent(ctx, origin, { type: "invite.used", host, user: username, details: { invite_id: claim.invite.id, kind: claim.invite.kind, downstream: true } }, now);
     return { ok: true, invite: claim.invite };
   });
+}
+
+/** The groups or roles column of an invite or account (a JSON list of strings). */
+export function parseLabels(json: string): string[] {
+  try {
+    const v = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
+  }
 }

@@ -1,4 +1,4 @@
-import { type CreatedInvite, type Invite, type Redemption, inviteStatus } from "./service.ts";
+import { type CreatedInvite, type Invite, type Redemption, inviteStatus, parseLabels } from "./service.ts";
 
 /** An invite as the JSON API shows it. Times are ISO 8601; the token is not stored, so it is never shown here. */
 export function inviteView(invite: Invite, now = Date.now()) {
@@ -8,8 +8,8 @@ export function inviteView(invite: Invite, now = Date.now()) {
     kind: invite.kind as "account" | "reset",
     status: inviteStatus(invite, now),
     username: invite.username,
-    groups: jsonList(invite.groups),
-    roles: jsonList(invite.roles),
+    groups: parseLabels(invite.groups),
+    roles: parseLabels(invite.roles),
     note: invite.note,
     created_at: iso(invite.createdAt),
     expires_at: iso(invite.expiresAt),
@@ -33,11 +33,3 @@ export function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function jsonList(text: string): string[] {
-  try {
-    const v = JSON.parse(text) as unknown;
-    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
-  } catch {
-    return [];
-  }
-}

@@ -3,6 +3,7 @@ import type { AppContext, Origin } from "../context.ts";
 import { apiKeys } from "./schema.ts";
 import { digestsEqual, hashToken, randomId, randomToken } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
+import { perDb } from "../db/index.ts";
 import { parseRate } from "./limits.ts";
 
 export const KEY_ID_LENGTH = 12;
@@ -155,10 +156,7 @@ export function parseKeySecret(secret: string): { id: string; token: string } | 
   return { id, token };
 }
 
-const findKeyStatements = new WeakMap<AppContext["db"], ReturnType<typeof prepareFindKey>>();
-function prepareFindKey(ctx: AppContext) {
-  return ctx.db.orm.select().from(apiKeys).where(eq(apiKeys.id, sql.placeholder("id"))).prepare();
-}
+const findKey = perDb((db) => db.orm.select().from(apiKeys).where(eq(apiKeys.id, sql.placeholder("id"))).prepare());
 
 /**
  * Checks a presented `ID/TOKEN`. Reads the key on every call (no cache), so a key created or deleted from the CLI
@@ -169,9 +167,7 @@ export function verifyApiKey(ctx: AppContext, secret: string | null, now = Date.
   if (!secret) return { ok: false, reason: "missing", keyId: null, host: null };
   const parsed = parseKeySecret(secret);
   if (!parsed) return { ok: false, reason: "malformed", keyId: null, host: null };
-  let stmt = findKeyStatements.get(ctx.db);
-  if (!stmt) findKeyStatements.set(ctx.db, (stmt = prepareFindKey(ctx)));
-  const key = stmt.get({ id: parsed.id });
+  const key = findKey(ctx.db).get({ id: parsed.id });
   if (!key) return { ok: false, reason: "unknown", keyId: parsed.id, host: null };
   const presented = hashToken(parsed.token);
   const current = digestsEqual(presented, key.tokenHash);
@@ -212,7 +208,13 @@ export function hasScope(key: Pick<ApiKey, "scopes">, scope: Scope): boolean {
 
 /** Records when and from where a key was last used. Queued with the request's own write, so it shares its commit. */
 export function markKeyUsed(ctx: AppContext, id: string, ip: string | null): void {
-  ctx.db
-    .write(() => ctx.db.sqlite.query("UPDATE api_keys SET last_used_at = ?1, last_used_ip = ?2 WHERE id = ?3").run(Date.now(), ip, id))
-    .catch(() => {});
+  ctx.db.write(() => touchKey(ctx.db).run({ id, at: Date.now(), ip })).catch(() => {});
 }
+
+const touchKey = perDb((db) =>
+  db.orm
+    .update(apiKeys)
+    .set({ lastUsedAt: sql`${sql.placeholder("at")}`, lastUsedIp: sql`${sql.placeholder("ip")}` })
+    .where(eq(apiKeys.id, sql.placeholder("id")))
+    .prepare(),
+);

@@ -39,8 +39,21 @@ export function parseAddressList(list: string[]): string | null {
 
 export class AddressMatcher {
   private readonly ranges: ParsedRange[];
+  // Socket peers repeat (keep-alive, a reverse proxy): remember what each one normalises to and whether it is
+  // trusted, so the hot path skips parsing. Bounded: cleared when full.
+  private readonly peers = new Map<string, { ip: string; trusted: boolean } | null>();
   constructor(list: string[]) {
     this.ranges = list.map((x) => parseRange(x)).filter((x): x is ParsedRange => x !== null);
+  }
+  peer(text: string): { ip: string; trusted: boolean } | null {
+    let hit = this.peers.get(text);
+    if (hit === undefined) {
+      const addr = parseIp(text);
+      hit = addr ? { ip: addr.toString(), trusted: this.matches(addr) } : null;
+      if (this.peers.size >= 4096) this.peers.clear();
+      this.peers.set(text, hit);
+    }
+    return hit;
   }
   matches(addr: ipaddr.IPv4 | ipaddr.IPv6 | null): boolean {
     if (!addr) return false;
@@ -73,8 +86,10 @@ export function networkAddress(addr: ipaddr.IPv4 | ipaddr.IPv6, bits: number): s
  * X-Forwarded-For entry that is not itself a trusted proxy. Forged entries further left are ignored.
  */
 export function resolveClientIp(peer: string | null, forwardedFor: string | null, trusted: AddressMatcher): string | null {
-  let addr = peer ? parseIp(peer) : null;
-  if (!addr || !forwardedFor || !trusted.matches(addr)) return addr?.toString() ?? null;
+  if (!peer) return null;
+  const known = trusted.peer(peer);
+  if (!known || !forwardedFor || !known.trusted) return known?.ip ?? null;
+  let addr = parseIp(known.ip)!;
   const hops = forwardedFor.split(",");
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = parseIp(hops[i]!);

@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import { extname } from "node:path";
+import { html, type RawHtml } from "../lib/html.ts";
+import { BUILTIN_LOGOS, LOGO_TYPES } from "./logos.ts";
+import { APP_PLATFORMS, type ClientApp } from "../config/index.ts";
+
+export const PLATFORMS = APP_PLATFORMS;
+export type Platform = (typeof PLATFORMS)[number];
+
+export const PLATFORM_NAMES: Record<Platform, string> = {
+  android: "Android",
+  ios: "iPhone & iPad",
+  linux: "Linux",
+  windows: "Windows",
+  macos: "macOS",
+  web: "Web",
+};
+
+/** The built-in list when a host configures no [[apps]]: maintained XMPP clients that support invites. */
+export const DEFAULT_APPS: ClientApp[] = [
+  { name: "Conversations", platforms: ["android"], url: "https://conversations.im/", logo: "conversations" },
+  { name: "Cheogram", platforms: ["android"], url: "https://cheogram.com/", logo: "cheogram" },
+  { name: "Monocles Chat", platforms: ["android"], url: "https://f-droid.org/packages/de.monocles.chat/", logo: "monocles" },
+  { name: "Monal", platforms: ["ios", "macos"], url: "https://monal-im.org/", logo: "monal" },
+  { name: "Siskin IM", platforms: ["ios"], url: "https://siskin.im/", logo: "siskin" },
+  { name: "Dino", platforms: ["linux"], url: "https://dino.im/", logo: "dino" },
+  { name: "Gajim", platforms: ["linux", "windows"], url: "https://gajim.org/", logo: "gajim" },
+  { name: "Beagle IM", platforms: ["macos"], url: "https://beagle.im/", logo: "beagle" },
+];
+
+/** The platform a User-Agent most likely runs on, to open that section of the app list first. */
+export function platformFromUserAgent(ua: string | null): Platform | null {
+  if (!ua) return null;
+  if (/Android/i.test(ua)) return "android";
+  if (/iPhone|iPad|iPod/i.test(ua)) return "ios";
+  if (/Windows/i.test(ua)) return "windows";
+  if (/Macintosh|Mac OS X/i.test(ua)) return "macos";
+  if (/Linux|X11|CrOS/i.test(ua)) return "linux";
+  return null;
+}
+
+/** URL path (below /assets/) of an app's logo: a built-in badge by name, or a configured file by a hash of its path. */
+export function logoAsset(logo: string | undefined): string | null {
+  if (!logo) return null;
+  if (Object.hasOwn(BUILTIN_LOGOS, logo)) return `logos/${logo}.svg`;
+  const ext = extname(logo).slice(1).toLowerCase();
+  if (!logo.startsWith("/") || !Object.hasOwn(LOGO_TYPES, ext)) return null;
+  return `logos/custom/${createHash("sha256").update(logo).digest("hex").slice(0, 20)}.${ext}`;
+}
+
+/**
+ * The app list, one collapsible section per platform (works without JavaScript). The visitor's platform, guessed
+ * from the User-Agent, comes first and open; when it cannot be guessed every section is open.
+ */
+export function renderAppList(apps: ClientApp[], assetsBase: string, userAgent: string | null): RawHtml {
+  const mine = platformFromUserAgent(userAgent);
+  const order = [...PLATFORMS].sort((a, b) => Number(b === mine) - Number(a === mine));
+  const sections = order
+    .map((platform) => ({ platform, apps: apps.filter((a) => a.platforms.map((p) => p.toLowerCase()).includes(platform)) }))
+    .filter((s) => s.apps.length > 0);
+  const item = (app: ClientApp) => {
+    const logo = logoAsset(app.logo);
+    const platforms = app.platforms.map((p) => PLATFORM_NAMES[p.toLowerCase() as Platform] ?? p).join(" · ");
+    return html`<li><a class="app" href="${app.url}" rel="noopener noreferrer" target="_blank">${
+      logo ? html`<img src="${assetsBase}${logo}" alt="" width="44" height="44" loading="lazy">` : html`<span class="mono" aria-hidden="true">${[...app.name][0]?.toUpperCase() ?? "?"}</span>`
+    }<span class="name">${app.name}${platforms ? html`<small>${platforms}</small>` : ""}</span><span class="get"><span class="label">Get it </span>›</span></a></li>`;
+  };
+  const open = (p: Platform) => mine === null || p === mine;
+  return html`<div class="platforms">${sections.map(
+    (s) => html`<details class="platform"${open(s.platform) ? html` open` : ""}><summary>${PLATFORM_NAMES[s.platform]}<small>${s.apps.length === 1 ? "1 app" : `${s.apps.length} apps`}</small></summary><ul class="apps">${s.apps.map(item)}</ul></details>`,
+  )}</div>`;
+}

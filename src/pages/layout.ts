@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import { html, raw, type RawHtml } from "../lib/html.ts";
+
+/**
+ * The one stylesheet every page carries inline. The CSP allows exactly this text (by hash), so the pages need no
+ * file from anywhere and no other inline style or script can run.
+ */
+export const STYLE = `
+:root{--bg:#f3f4f9;--card:#fff;--text:#161a27;--muted:#5b6275;--line:#e2e5ee;--soft:#f6f7fb;--accent:#4f46e5;--accent-ink:#fff;--accent-soft:#eef0ff;--danger:#b42318;--danger-soft:#fef3f2;--ok:#067647;--ok-soft:#ecfdf3;--warn:#b54708;--warn-soft:#fffaeb;color-scheme:light dark}
+@media (prefers-color-scheme:dark){:root{--bg:#0d0f16;--card:#171a24;--text:#e9ebf3;--muted:#9ba2b6;--line:#2a2f3d;--soft:#1e2230;--accent:#8e8cf8;--accent-ink:#0d0f16;--accent-soft:#252852;--danger:#f97066;--danger-soft:#2e1513;--ok:#47cd89;--ok-soft:#0d2a1b;--warn:#fdb022;--warn-soft:#2e2210}}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
+body{margin:0;min-height:100vh;background:var(--bg);color:var(--text);font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",Ubuntu,Cantarell,"Helvetica Neue",Arial,sans-serif;padding:20px 14px 32px}
+.wrap{max-width:46rem;margin:0 auto}
+.wrap.narrow{max-width:30rem}
+.brand{display:flex;align-items:center;gap:10px;margin:4px 6px 18px;color:var(--muted);font-weight:650;letter-spacing:.01em;overflow-wrap:anywhere}
+.brand img{width:30px;height:30px;flex:none}
+.card{background:var(--card);border:1px solid var(--line);border-radius:20px;padding:26px 22px;box-shadow:0 1px 2px rgba(16,24,40,.05),0 18px 40px -18px rgba(16,24,40,.18)}
+@media (min-width:640px){body{padding:48px 24px}.card{padding:36px 40px}}
+h1{font-size:1.65rem;line-height:1.25;margin:10px 0 10px;letter-spacing:-.01em;overflow-wrap:anywhere}
+h2{font-size:1.08rem;line-height:1.35;margin:0 0 6px}
+p{margin:0 0 12px}
+a{color:var(--accent)}
+.lead{color:var(--muted);font-size:1.04rem;margin-bottom:6px}
+.muted{color:var(--muted)}
+.small{font-size:.9rem}
+.addr{font-weight:700;color:var(--text);overflow-wrap:anywhere}
+.pill{display:inline-block;background:var(--accent-soft);color:var(--accent);border-radius:999px;padding:3px 12px;font-size:.8rem;font-weight:700;letter-spacing:.04em;text-transform:uppercase}
+.pill.warn{background:var(--warn-soft);color:var(--warn)}
+.pill.ok{background:var(--ok-soft);color:var(--ok)}
+.pill.bad{background:var(--danger-soft);color:var(--danger)}
+.facts{display:flex;flex-wrap:wrap;gap:8px 18px;margin:14px 0 0;padding:0;list-style:none;color:var(--muted);font-size:.92rem}
+.facts li::before{content:"•";margin-right:8px;color:var(--line)}
+.facts li:first-child::before{content:none}
+.btn{display:flex;align-items:center;justify-content:center;gap:8px;width:100%;min-height:50px;padding:12px 20px;border-radius:14px;border:1.5px solid transparent;background:var(--accent);color:var(--accent-ink);font:inherit;font-weight:650;text-decoration:none;cursor:pointer;text-align:center}
+.btn:hover{filter:brightness(1.07)}
+.btn:focus-visible,input:focus-visible,summary:focus-visible,.app:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+.btn.ghost{background:transparent;color:var(--accent);border-color:var(--line)}
+.layout{display:grid;gap:26px;margin-top:24px}
+@media (min-width:720px){.layout{grid-template-columns:1fr 15rem;align-items:start}}
+.steps{list-style:none;margin:0;padding:0;counter-reset:step}
+.steps>li{position:relative;padding:0 0 22px 46px}
+.steps>li:last-child{padding-bottom:0}
+.steps>li::before{counter-increment:step;content:counter(step);position:absolute;left:0;top:-2px;width:32px;height:32px;border-radius:50%;background:var(--accent-soft);color:var(--accent);font-weight:750;display:flex;align-items:center;justify-content:center}
+.steps>li::after{content:"";position:absolute;left:15px;top:36px;bottom:6px;width:2px;background:var(--line)}
+.steps>li:last-child::after{content:none}
+.steps p{color:var(--muted)}
+.qr{background:var(--soft);border:1px solid var(--line);border-radius:16px;padding:16px;text-align:center}
+.qr svg{display:block;width:100%;max-width:13rem;height:auto;margin:0 auto 10px;border-radius:8px}
+.qr p{margin:0;font-size:.88rem;color:var(--muted)}
+.platform{border:1px solid var(--line);border-radius:14px;margin:0 0 10px;background:var(--card)}
+.platform summary{cursor:pointer;list-style:none;display:flex;align-items:center;justify-content:space-between;gap:10px;padding:12px 16px;font-weight:650}
+.platform summary::-webkit-details-marker{display:none}
+.platform summary::after{content:"";width:8px;height:8px;border-right:2px solid var(--muted);border-bottom:2px solid var(--muted);transform:rotate(45deg);margin:-4px 4px 0 0;flex:none}
+.platform[open] summary::after{transform:rotate(-135deg);margin-top:4px}
+.platform summary small{color:var(--muted);font-weight:500;margin-left:auto}
+.apps{list-style:none;margin:0;padding:0 8px 8px}
+.app{display:flex;align-items:center;gap:14px;padding:10px 8px;border-radius:12px;text-decoration:none;color:var(--text)}
+.app:hover{background:var(--soft)}
+.app img,.app .mono{width:44px;height:44px;border-radius:11px;flex:none}
+.app .mono{display:flex;align-items:center;justify-content:center;background:var(--accent-soft);color:var(--accent);font-weight:800;font-size:1.2rem}
+.app .name{flex:1;min-width:0;font-weight:650;overflow-wrap:break-word}
+.app .name small{display:block;color:var(--muted);font-weight:450;font-size:.85rem}
+.app .get{color:var(--accent);font-weight:650;font-size:.92rem;white-space:nowrap}
+@media (max-width:420px){.app .get .label{display:none}.app .get{font-size:1.3rem}.steps>li{padding-left:40px}.qr svg{max-width:11rem}.card{padding:22px 18px}}
+.uri{display:block;margin-top:10px;font:.8rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--muted);overflow-wrap:anywhere;word-break:break-all}
+.divider{display:flex;align-items:center;gap:12px;color:var(--muted);font-size:.85rem;margin:14px 0}
+.divider::before,.divider::after{content:"";flex:1;height:1px;background:var(--line)}
+form{margin-top:22px}
+label{display:block;font-weight:650;margin:0 0 6px}
+.field{margin-bottom:18px}
+.hint{color:var(--muted);font-size:.86rem;margin-top:6px}
+.inputs{display:flex;align-items:stretch;border:1.5px solid var(--line);border-radius:12px;background:var(--card);overflow:hidden}
+.inputs:focus-within{border-color:var(--accent);box-shadow:0 0 0 3px var(--accent-soft)}
+.inputs input{flex:1;min-width:0;border:0;outline:0;background:transparent;color:var(--text);font:inherit;padding:12px 14px}
+.inputs input[readonly]{color:var(--muted)}
+.inputs .suffix{display:flex;align-items:center;padding:0 14px;background:var(--soft);color:var(--muted);border-left:1px solid var(--line);max-width:55%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.alert{border-radius:12px;padding:12px 14px;margin:18px 0 0;background:var(--danger-soft);color:var(--danger);font-weight:550;overflow-wrap:anywhere}
+.success-mark,.status-mark{width:56px;height:56px;border-radius:50%;display:flex;align-items:center;justify-content:center;margin-bottom:6px}
+.success-mark{background:var(--ok-soft);color:var(--ok)}
+.status-mark{background:var(--danger-soft);color:var(--danger)}
+.success-mark svg,.status-mark svg{width:28px;height:28px}
+.big-addr{display:block;margin:16px 0 18px;padding:14px 16px;border-radius:12px;background:var(--soft);border:1px dashed var(--line);font:600 1.15rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere;text-align:center}
+.more{margin-top:22px}
+.nested{padding:0 12px 2px}
+footer{max-width:46rem;margin:20px auto 0;padding:0 8px;text-align:center;color:var(--muted);font-size:.84rem}
+`.trim();
+
+const STYLE_HASH = createHash("sha256").update(STYLE).digest("base64");
+
+/** Strict: only our own stylesheet (by hash), images from this origin, forms posting back to this origin. */
+export const CONTENT_SECURITY_POLICY = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
+
+export function pageHeaders(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    ...extra,
+  };
+}
+
+/**
+ * A URL path relative to the page at `from`, so links keep working behind a reverse proxy that mounts invited under
+ * a prefix. Always starts with "./" or "../" so no segment can be read as a scheme.
+ */
+export function relativePath(from: string, to: string): string {
+  const fromDir = from.split("/").slice(1, -1);
+  const target = to.split("/").slice(1);
+  let common = 0;
+  while (common < fromDir.length && common < target.length - 1 && fromDir[common] === target[common]) common++;
+  const up = fromDir.length - common;
+  const rest = target.slice(common).join("/");
+  return (up === 0 ? "./" : "../".repeat(up)) + rest;
+}
+
+export interface PageOptions {
+  title: string;
+  /** The path the page is served at (for relative asset links). */
+  path: string;
+  brand: string | null;
+  body: RawHtml;
+  narrow?: boolean;
+  footer?: RawHtml | string | null;
+}
+
+export function renderPage(o: PageOptions): string {
+  const assets = relativePath(o.path, "/assets/");
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<meta name="color-scheme" content="light dark">
+<title>${o.title}</title>
+<link rel="icon" href="${assets}invited.svg" type="image/svg+xml">
+<style>${raw(STYLE)}</style>
+</head>
+<body>
+<div class="wrap${o.narrow ? " narrow" : ""}">
+${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width="30" height="30"><span>${o.brand}</span></div>` : ""}
+<main class="card">
+${o.body}
+</main>
+${o.footer ? html`<footer>${o.footer}</footer>` : ""}
+</div>
+</body>
+</html>
+`.value;
+}
+
+export const ICON_CHECK = raw(`<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M5 12.5l4.5 4.5L19 7.5"/></svg>`);
+export const ICON_CROSS = raw(`<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.6" stroke-linecap="round" aria-hidden="true"><path d="M7 7l10 10M17 7L7 17"/></svg>`);
+export const ICON_CLOCK = raw(`<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" aria-hidden="true"><circle cx="12" cy="12" r="8.5"/><path d="M12 7.5V12l3 2"/></svg>`);

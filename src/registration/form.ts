@@ -1,0 +1,83 @@
+/** Reading an HTML form body ourselves: bounded, strict about its shape, and every failure is a 4xx, never a 500. */
+
+export class FormError extends Error {
+  constructor(
+    readonly status: 400 | 413 | 415,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const FORM_BODY_LIMIT = 64 * 1024;
+const MAX_FIELDS = 32;
+
+/** Reads at most `limit` bytes of the body; more is a 413 (the rest is not read). */
+async function readBounded(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && (!/^\d{1,15}$/.test(declared.trim()) || Number(declared) > limit)) {
+    throw new FormError(/^\d+$/.test(declared.trim()) ? 413 : 400, "request body too large");
+  }
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        reader.cancel().catch(() => {});
+        throw new FormError(413, "request body too large");
+      }
+      chunks.push(value);
+    }
+  } catch (e) {
+    if (e instanceof FormError) throw e;
+    throw new FormError(400, "could not read the request body");
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Parses an `application/x-www-form-urlencoded` or `multipart/form-data` body into single string values.
+ * A field sent twice, a file, too many fields or a malformed body is a 400; other content types are a 415.
+ */
+export async function readForm(request: Request, limit = FORM_BODY_LIMIT): Promise<Map<string, string>> {
+  const contentType = (request.headers.get("content-type") ?? "").toLowerCase();
+  const mediaType = contentType.split(";")[0]!.trim();
+  if (mediaType !== "application/x-www-form-urlencoded" && mediaType !== "multipart/form-data") {
+    throw new FormError(415, "send the form as application/x-www-form-urlencoded or multipart/form-data");
+  }
+  const bytes = await readBounded(request, limit);
+  const entries: [string, string][] = [];
+  if (mediaType === "application/x-www-form-urlencoded") {
+    // URLSearchParams never throws: bad %-escapes stay literal, undecodable bytes become U+FFFD (refused in names).
+    for (const [k, v] of new URLSearchParams(new TextDecoder().decode(bytes))) entries.push([k, v]);
+  } else {
+    let form: Awaited<ReturnType<Response["formData"]>>;
+    try {
+      form = await new Response(bytes, { headers: { "content-type": request.headers.get("content-type")! } }).formData();
+    } catch {
+      throw new FormError(400, "malformed multipart body");
+    }
+    for (const [k, v] of form.entries() as Iterable<[string, unknown]>) {
+      if (typeof v !== "string") throw new FormError(400, "file uploads are not accepted");
+      entries.push([k, v]);
+    }
+  }
+  if (entries.length > MAX_FIELDS) throw new FormError(400, "too many form fields");
+  const fields = new Map<string, string>();
+  for (const [k, v] of entries) {
+    if (fields.has(k)) throw new FormError(400, `the field '${k.slice(0, 32)}' was sent more than once`);
+    fields.set(k, v);
+  }
+  return fields;
+}

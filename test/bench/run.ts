@@ -1,0 +1,68 @@
+// npm run bench: builds dist/invited, then measures it against a bare Bun.serve baseline with wrk in the same run.
+// Each scenario alternates baseline and invited runs and reports medians, because this machine is shared and noisy.
+import { $ } from "bun";
+import { ROOT, fillInvites, fmt, median, startBaseline, startInvited, wrk, type WrkResult } from "./lib.ts";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+
+function summary(rs: WrkResult[]) {
+  return { rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), statuses: rs.map((r) => r.statuses).join("; ") };
+}
+
+function line(name: string, s: ReturnType<typeof summary>, ratio?: { label: string; value: number; target?: number }) {
+  const r = ratio ? `  ${ratio.label} ${ratio.value.toFixed(2)}${ratio.target !== undefined ? ` (target >= ${ratio.target}: ${ratio.value >= ratio.target ? "met" : "NOT met"})` : ""}` : "";
+  console.log(`${name.padEnd(44)} ${fmt(s.rps).padStart(8)} req/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms${r}`);
+}
+
+async function main() {
+  if (!process.env.INVITED_BIN) {
+    console.log("building dist/invited ...");
+    await $`npm run build`.cwd(ROOT).quiet();
+  }
+  console.log(`wrk: ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds; medians reported\n`);
+
+  const baseline = await startBaseline();
+  const plain = await startInvited();
+  const wrongKey = `${plain.key.split("/")[0]}/${"A".repeat(43)}`;
+  const base: WrkResult[] = [];
+  const create: WrkResult[] = [];
+  const forbidden: WrkResult[] = [];
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      base.push(await wrk(`${baseline.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS }));
+      create.push(await wrk(`${plain.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, header: `Bearer ${plain.key}` }));
+      forbidden.push(await wrk(`${plain.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, header: `Bearer ${wrongKey}` }));
+    }
+  } finally {
+    await plain.stop();
+  }
+
+  console.log("preparing 1,000,000 stored invites ...");
+  const big = await startInvited("", (db) => fillInvites(db, 1_000_000));
+  const createBig: WrkResult[] = [];
+  const base2: WrkResult[] = [];
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      base2.push(await wrk(`${baseline.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS }));
+      createBig.push(await wrk(`${big.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, header: `Bearer ${big.key}` }));
+    }
+  } finally {
+    await big.stop();
+    await baseline.stop();
+  }
+
+  const b = summary([...base, ...base2]);
+  const a = summary(create);
+  const f = summary(forbidden);
+  const c = summary(createBig);
+  console.log("");
+  line("baseline: bare Bun.serve 201 + Location", b);
+  line("(a) invite creation, Bearer key, committed", a, { label: "a/baseline", value: a.rps / b.rps, target: 0.25 });
+  line("(b) wrong key, 403", f, { label: "b/baseline", value: f.rps / b.rps, target: 0.5 });
+  line("(c) invite creation, 1,000,000 stored", c, { label: "c/a", value: c.rps / a.rps, target: 0.9 });
+  console.log(`\nstatus checks: (a) ${a.statuses}\n               (b) ${f.statuses}\n               (c) ${c.statuses}`);
+}
+
+await main();
