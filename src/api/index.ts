@@ -60,13 +60,13 @@ export function apiV1(ctx: AppContext) {
     .get(`${API_PREFIX}/openapi.json`, () => Response.json(document()), { detail: { hide: true } })
     .get(`${API_PREFIX}/docs`, () => new Response(docs(), { headers: DOCS_HEADERS }), { detail: { hide: true } });
 
-  const routes = (api as AnyElysia).routes
+  const routes = api.routes
     .filter((r) => r.path.startsWith(API_PREFIX) && r.method !== "OPTIONS")
     .map((r) => ({ method: r.method, re: new RegExp(`^${r.path.replace(/:[^/]+/g, "[^/]+")}$`) }));
   function notFoundOrNotAllowed(request: Request): Response {
     const path = pathOf(request.url);
     const allowed = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
-    if (allowed.length === 0) return errorResponse("not_found", `no route ${path}`);
+    if (allowed.length === 0) return errorResponse("not_found", `no route ${path.slice(0, 200)}`);
     const allow = [...allowed, "OPTIONS"].join(", ");
     return errorResponse("method_not_allowed", `${request.method.slice(0, 16)} is not allowed here (allowed: ${allow})`, { Allow: allow });
   }
