@@ -17,7 +17,7 @@ describe("invite create", () => {
   test("prints the landing-page URL as one line; the token is stored only as a hash", async () => {
     const r = await run("invite", "create", "example.com");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^https:\/\/chat\.example\.com\/invite\?[A-Za-z0-9_-]{22}\n$/);
+    expect(r.stdout).toMatch(/^https:\/\/chat\.example\.com\/invite\?[0-9A-Za-z]{12}[A-Za-z0-9_-]{22}\n$/);
     const token = r.stdout.trim().split("?")[1]!;
     const rows = query<{ token_hash: string; max_uses: number; kind: string; created_by: string; expires_at: number; created_at: number }>(sb, "SELECT * FROM invites");
     expect(rows).toHaveLength(1);
