@@ -127,6 +127,25 @@ describe("key create options", () => {
   }, 60_000);
 });
 
+describe("key ids", () => {
+  test("never start with - or _ (they would read as options); an old id that does can be named after --", async () => {
+    const ctx = openContext(sb.config);
+    try {
+      for (let i = 0; i < 300; i++) {
+        const { key } = await createApiKey(ctx, CLI_ORIGIN, { host: "example.com" });
+        expect(key.id).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{11}$/);
+      }
+      ctx.db.sqlite.query("UPDATE api_keys SET id = '-OldStyleId1' WHERE id = (SELECT id FROM api_keys ORDER BY created_at DESC LIMIT 1)").run();
+    } finally {
+      ctx.db.close();
+    }
+    for (const cmd of ["disable", "enable", "rotate", "delete"]) {
+      const r = await cli(["key", cmd, "example.com", "--config", sb.config, "--", "-OldStyleId1"], { config: null });
+      expect(`${cmd} ${r.code} ${r.stderr}`).toBe(`${cmd} 0 `);
+    }
+  }, 30_000);
+});
+
 describe("key expiry", () => {
   test("at its boundary: accepted 1 ms before expires_at, refused at it (service, real database)", async () => {
     const ctx = openContext(sb.config);

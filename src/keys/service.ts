@@ -33,6 +33,14 @@ export interface CreateKeyInput {
   rate?: string | null;
 }
 
+/** A fresh key id. It never starts with "-" or "_", so `invited key delete HOST ID` cannot mistake it for an option. */
+function newKeyId(): string {
+  for (;;) {
+    const id = randomId(KEY_ID_LENGTH);
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
+}
+
 /** A key option the service refuses (unknown scope, bad rate, ceiling out of range). */
 export class KeyOptionError extends Error {}
 
@@ -62,7 +70,7 @@ export async function createApiKey(ctx: AppContext, origin: Origin, input: Creat
   return ctx.db.write(() => {
     const now = Date.now();
     const row = {
-      id: randomId(KEY_ID_LENGTH),
+      id: newKeyId(),
       host: input.host,
       name: input.name || null,
       tokenHash: hashToken(token),
