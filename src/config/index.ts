@@ -354,7 +354,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
 
   const limits = root.table_("limits");
   const limitsCfg: Config["limits"] = {
-    authFailures: limits.int("auth_failures", 10, 1, 1_000_000),
+    authFailures: limits.int("auth_failures", 10, 0, 1_000_000), // 0: no lockout
     authWindow: limits.duration("auth_window", "10m"),
     authFailureWindow: limits.duration("auth_failure_log_window", "60s"),
     lockout: limits.duration("lockout", "15m"),

@@ -5,6 +5,7 @@ import { digestsEqual, hashToken, randomId, randomToken } from "../lib/tokens.ts
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
 import { authFailureLog } from "./failures.ts";
+import { parseRate } from "./limits.ts";
 
 export const KEY_ID_LENGTH = 12;
 const KEY_ID_RE = /^[A-Za-z0-9_-]{12}$/;
@@ -33,13 +34,44 @@ export interface CreateKeyInput {
   rate?: string | null;
 }
 
+/** A fresh key id. It never starts with "-" or "_", so `invited key delete HOST ID` cannot mistake it for an option. */
+function newKeyId(): string {
+  for (;;) {
+    const id = randomId(KEY_ID_LENGTH);
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
+}
+
+/** A key option the service refuses (unknown scope, bad rate, ceiling out of range). */
+export class KeyOptionError extends Error {}
+
+export function isScope(value: string): value is Scope {
+  return (SCOPES as readonly string[]).includes(value);
+}
+
+/** Checks creation options; throws KeyOptionError naming the option. */
+export function validateKeyOptions(input: CreateKeyInput): void {
+  if (input.scopes !== undefined) {
+    if (input.scopes.length === 0) throw new KeyOptionError("a key needs at least one scope");
+    for (const s of input.scopes) if (!isScope(s)) throw new KeyOptionError(`unknown scope '${s}' (known: ${SCOPES.join(", ")})`);
+  }
+  if (input.rate !== undefined && input.rate !== null && parseRate(input.rate) === null)
+    throw new KeyOptionError(`rate must look like 60/min (N/sec, N/min, N/hour or N/day), got '${input.rate}'`);
+  if (input.maxUses !== undefined && input.maxUses !== null && (!Number.isSafeInteger(input.maxUses) || input.maxUses < 1 || input.maxUses > 1_000_000))
+    throw new KeyOptionError("max uses must be a whole number from 1 to 1000000");
+  if (input.maxTtl !== undefined && input.maxTtl !== null && (!Number.isSafeInteger(input.maxTtl) || input.maxTtl < 1000))
+    throw new KeyOptionError("max ttl must be at least 1s");
+  if (input.name !== undefined && input.name !== null && input.name.length > 200) throw new KeyOptionError("name is longer than 200 characters");
+}
+
 /** Creates a key and returns its one-time secret `ID/TOKEN` (256 random bits). Only the token's hash is stored. */
 export async function createApiKey(ctx: AppContext, origin: Origin, input: CreateKeyInput): Promise<{ key: ApiKey; secret: string }> {
+  validateKeyOptions(input);
   const token = randomToken(32);
   return ctx.db.write(() => {
     const now = Date.now();
     const row = {
-      id: randomId(KEY_ID_LENGTH),
+      id: newKeyId(),
       host: input.host,
       name: input.name || null,
       tokenHash: hashToken(token),
@@ -51,7 +83,12 @@ export async function createApiKey(ctx: AppContext, origin: Origin, input: Creat
       createdAt: now,
     };
     const key = ctx.db.orm.insert(apiKeys).values(row).returning().get();
-    recordEvent(ctx, origin, { type: "key.created", host: input.host, details: { key_id: key.id, name: key.name } }, now);
+    recordEvent(
+      ctx,
+      origin,
+      { type: "key.created", host: input.host, details: { key_id: key.id, name: key.name, scopes: keyScopes(key), expires_at: key.expiresAt, max_ttl: key.maxTtl, max_uses: key.maxUses, rate: key.rate } },
+      now,
+    );
     return { key, secret: `${key.id}/${token}` };
   });
 }
@@ -72,6 +109,47 @@ export async function deleteApiKey(ctx: AppContext, origin: Origin, host: string
     recordEvent(ctx, origin, { type: "key.deleted", host, details: { key_id: id, name: gone.name } });
     return true;
   });
+}
+
+/**
+ * Gives a key a new token and keeps the same id. The previous token keeps working for `graceMs` (0: stops at once);
+ * a token from before an earlier rotation stops now. Returns null when the host has no key with that id.
+ */
+export async function rotateApiKey(ctx: AppContext, origin: Origin, host: string, id: string, graceMs: number): Promise<{ key: ApiKey; secret: string } | null> {
+  if (!Number.isSafeInteger(graceMs) || graceMs < 0) throw new KeyOptionError("grace must be a duration like 24h, or 0");
+  const token = randomToken(32);
+  return ctx.db.write(() => {
+    const now = Date.now();
+    const key = ctx.db.sqlite
+      .query(
+        `UPDATE api_keys SET prev_token_hash = CASE WHEN ?1 > 0 THEN token_hash END, prev_expires_at = CASE WHEN ?1 > 0 THEN ?2 + ?1 END,
+           token_hash = ?3 WHERE host = ?4 AND id = ?5 RETURNING id`,
+      )
+      .get(graceMs, now, hashToken(token), host, id) as { id: string } | null;
+    if (!key) return null;
+    const row = ctx.db.orm.select().from(apiKeys).where(eq(apiKeys.id, id)).get()!;
+    recordEvent(ctx, origin, { type: "key.rotated", host, details: { key_id: id, grace_ms: graceMs, previous_valid_until: row.prevExpiresAt } }, now);
+    return { key: row, secret: `${id}/${token}` };
+  });
+}
+
+/**
+ * Disables or re-enables a key; a disabled key is refused like a wrong one (403, reason in the audit log only).
+ * Returns null when the key does not exist, else whether anything changed (no event when it was already so).
+ */
+export async function setApiKeyDisabled(ctx: AppContext, origin: Origin, host: string, id: string, disabled: boolean): Promise<boolean | null> {
+  return ctx.db.write(() => {
+    const changed = ctx.db.sqlite
+      .query("UPDATE api_keys SET disabled = ?1 WHERE host = ?2 AND id = ?3 AND disabled <> ?1 RETURNING id")
+      .get(disabled ? 1 : 0, host, id);
+    if (!changed) return ctx.db.sqlite.query("SELECT 1 FROM api_keys WHERE host = ?1 AND id = ?2").get(host, id) ? false : null;
+    recordEvent(ctx, origin, { type: disabled ? "key.disabled" : "key.enabled", host, details: { key_id: id } });
+    return true;
+  });
+}
+
+export function getApiKey(ctx: AppContext, host: string, id: string): ApiKey | null {
+  return ctx.db.orm.select().from(apiKeys).where(and(eq(apiKeys.host, host), eq(apiKeys.id, id))).get() ?? null;
 }
 
 export type KeyFailure = "missing" | "malformed" | "unknown" | "mismatch" | "expired" | "disabled";
@@ -123,12 +201,27 @@ export function recordAuthFailure(ctx: AppContext, origin: Origin, check: Extrac
   authFailureLog(ctx).record(origin, check);
 }
 
-export function keyScopes(key: ApiKey): Scope[] {
+export function keyScopes(key: Pick<ApiKey, "scopes">): Scope[] {
   try {
-    return JSON.parse(key.scopes) as Scope[];
+    const v = JSON.parse(key.scopes) as unknown;
+    return Array.isArray(v) ? (v.filter((s) => typeof s === "string" && isScope(s)) as Scope[]) : [];
   } catch {
     return [];
   }
+}
+
+// Parsed scope lists by their stored JSON text: few distinct values, so requests do not re-parse.
+const scopeSets = new Map<string, ReadonlySet<string>>();
+
+/** Whether a key holds a scope. */
+export function hasScope(key: Pick<ApiKey, "scopes">, scope: Scope): boolean {
+  let set = scopeSets.get(key.scopes);
+  if (set === undefined) {
+    if (scopeSets.size > 1000) scopeSets.clear();
+    set = new Set(keyScopes(key));
+    scopeSets.set(key.scopes, set);
+  }
+  return set.has(scope);
 }
 
 /**
