@@ -94,8 +94,10 @@ describe("lockout after repeated authentication failures", () => {
       expect(ev.details.lockout_ms).toBe(2000);
       expect(ev.ip).toBe("203.0.113.5");
       expect(ev.host).toBe("example.com"); // the failing key id named this host
-      // Refused requests are not checked, so they are neither audited as failures nor extend the lockout.
-      expect(events(sb, "key.auth_failed").length).toBe(3);
+      // Refused requests are not checked, so they are neither audited as failures nor extend the lockout. The third
+      // failure repeats the first (same client, key and reason): it is folded into that row's repeat count, written
+      // when the auth_failure_log_window closes, so two rows exist now.
+      expect(events(sb, "key.auth_failed").length).toBe(2);
 
       await Bun.sleep(Math.max(0, lockedAt + 2200 - Date.now()));
       expect((await mint(s.url, key, attacker)).status).toBe(201);

@@ -175,7 +175,8 @@ describe("key expiry", () => {
     expect(j.status).toBe(403);
     expect(j.body.error.code).toBe("invalid_key");
     expect(j.text).not.toContain("expire");
-    expect(await eventually(() => auditEvents("key.auth_failed").filter((e) => e.details.includes(id)).length >= 2)).toBe(true);
+    // Both refusals come from one client with one key and reason: the second is folded into the first row's repeats.
+    expect(await eventually(() => auditEvents("key.auth_failed").filter((e) => e.details.includes(id)).length >= 1)).toBe(true);
     const failures = auditEvents("key.auth_failed").filter((e) => e.details.includes(id));
     expect(failures.every((e) => JSON.parse(e.details).reason === "expired")).toBe(true);
     const long = (await key(["list", "example.com", "-l"])).stdout.split("\n").find((l) => l.startsWith(id))!;
