@@ -5,11 +5,12 @@ import { serveCommand } from "./http/cli.ts";
 import { keyCommand } from "./keys/cli.ts";
 import { inviteCommand } from "./invites/cli.ts";
 import { userCommand } from "./accounts/cli.ts";
+import { auditCommand } from "./audit/cli.ts";
 import { VERSION, versionText } from "./version.ts";
 
 export const main = defineCommand({
   meta: { name: "invited", version: VERSION, description: "Self-hosted invite service" },
-  subCommands: { serve: serveCommand, key: keyCommand, invite: inviteCommand, user: userCommand },
+  subCommands: { serve: serveCommand, key: keyCommand, invite: inviteCommand, user: userCommand, audit: auditCommand },
 });
 
 async function run(argv: string[]): Promise<number> {

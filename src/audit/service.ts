@@ -4,23 +4,26 @@ import { perDb } from "../db/index.ts";
 import { auditEvents } from "./schema.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
 
-export type AuditType =
-  | "key.created"
-  | "key.deleted"
-  | "key.rotated"
-  | "key.disabled"
-  | "key.enabled"
-  | "key.auth_failed"
-  | "auth.lockout"
-  | "invite.created"
-  | "invite.revoked"
-  | "invite.used"
-  | "account.registered"
-  | "account.password_reset"
-  | "account.deleted"
-  | "registration.refused"
-  | "server.started"
-  | "server.stopped";
+/** Every event type; `invited audit --type` checks against this list. */
+export const AUDIT_TYPES = [
+  "key.created",
+  "key.deleted",
+  "key.rotated",
+  "key.disabled",
+  "key.enabled",
+  "key.auth_failed",
+  "auth.lockout",
+  "invite.created",
+  "invite.revoked",
+  "invite.used",
+  "account.registered",
+  "account.password_reset",
+  "account.deleted",
+  "registration.refused",
+  "server.started",
+  "server.stopped",
+] as const;
+export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface AuditInput {
   type: AuditType;
@@ -34,6 +37,7 @@ export interface AuditInput {
  * exists without its event. Location comes from the full address; only then is the address cut to its prefix.
  */
 export function recordEvent(ctx: AppContext, origin: Origin, event: AuditInput, at = Date.now()): void {
+  if (!ctx.config.audit.enabled) return;
   const where = origin.ip ? clientFields(ctx, origin.ip) : NO_CLIENT;
   insertEvent(ctx.db).run(
     at,
@@ -89,3 +93,203 @@ const insertEvent = perDb((db) =>
     "INSERT INTO audit_events (at, host, user, source, type, actor, ip, country_code, country_name, continent, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   ),
 );
+
+/** One stored event as the viewer and any API show it. */
+export interface AuditEvent {
+  id: number;
+  at: number;
+  host: string;
+  user: string;
+  source: string;
+  type: string;
+  actor: string | null;
+  ip: string | null;
+  countryCode: string | null;
+  countryName: string | null;
+  continent: string | null;
+  userAgent: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface AuditQuery {
+  host: string;
+  /** One account's events (implies no host-wide events). */
+  user?: string | null;
+  /** true: only host-wide events (no user); false: hide them; undefined: both. */
+  global?: boolean;
+  /** Newest first, at most this many (default 20). */
+  limit?: number;
+  /** Only events at or after this time (epoch ms). */
+  since?: number | null;
+  /** An exact type, or a family like "key.*". */
+  type?: string | null;
+  /** Paging: only events older than this event. */
+  beforeId?: number | null;
+  /**
+   * Also show server-wide events (host ""): server start/stop and failed key checks that name no known key.
+   * Default true; they are host-wide, so `user` and `global: false` leave them out anyway.
+   */
+  serverWide?: boolean;
+}
+
+export const DEFAULT_QUERY_LIMIT = 20;
+
+type EventRow = Omit<AuditEvent, "details"> & { details: string };
+
+const COLUMNS =
+  "id, at, host, user, source, type, actor, ip, country_code AS countryCode, country_name AS countryName, continent, user_agent AS userAgent, details";
+
+/**
+ * Newest events first. Each shape of filter becomes one prepared statement that walks an index backwards from the
+ * newest entry and stops after `limit` rows: (host, user, at) for one account or host-wide events, (host, at)
+ * otherwise. Rows of the same millisecond are ordered by id, which both indexes carry as their last column.
+ */
+export function queryEvents(ctx: AppContext, q: AuditQuery): AuditEvent[] {
+  const limit = q.limit ?? DEFAULT_QUERY_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError("limit must be a positive integer");
+  let before: { at: number; id: number } | null = null;
+  if (q.beforeId !== undefined && q.beforeId !== null) {
+    const row = ctx.db.sqlite.query("SELECT at, id FROM audit_events WHERE id = ?1").get(q.beforeId) as { at: number; id: number } | null;
+    if (!row) return []; // pruned: everything older went with it
+    before = row;
+  }
+  const hosts = [q.host];
+  if ((q.serverWide ?? true) && !q.user && q.global !== false && q.host !== "") hosts.push("");
+  const rows: EventRow[] = [];
+  for (const host of hosts) rows.push(...selectEvents(ctx, host, q, before, limit));
+  if (hosts.length > 1) rows.sort((a, b) => b.at - a.at || b.id - a.id);
+  return rows.slice(0, limit).map(toEvent);
+}
+
+function selectEvents(ctx: AppContext, host: string, q: AuditQuery, before: { at: number; id: number } | null, limit: number): EventRow[] {
+  const where = ["host = $host"];
+  const params: Record<string, string | number> = { host, limit }; // strict mode (see db/index.ts): keys carry no `$`
+  if (q.user) {
+    where.push("user = $user");
+    params.user = q.user;
+  } else if (q.global === true) {
+    where.push("user = ''");
+  } else if (q.global === false) {
+    where.push("+user <> ''"); // unary +: filter only, so the (host, at) index keeps the order
+  }
+  if (q.since !== undefined && q.since !== null) {
+    where.push("at >= $since");
+    params.since = q.since;
+  }
+  if (q.type) {
+    if (q.type.endsWith(".*")) {
+      where.push("+type GLOB $type");
+      params.type = `${q.type.slice(0, -2).replace(/[*?[\]]/g, "")}.*`;
+    } else {
+      where.push("+type = $type");
+      params.type = q.type;
+    }
+  }
+  if (before) {
+    where.push("(at, id) < ($beforeAt, $beforeId)");
+    params.beforeAt = before.at;
+    params.beforeId = before.id;
+  }
+  const text = `SELECT ${COLUMNS} FROM audit_events WHERE ${where.join(" AND ")} ORDER BY at DESC, id DESC LIMIT $limit`;
+  return ctx.db.sqlite.query(text).all(params as never) as EventRow[];
+}
+
+function toEvent(row: EventRow): AuditEvent {
+  let details: Record<string, unknown>;
+  try {
+    details = JSON.parse(row.details) as Record<string, unknown>;
+  } catch {
+    details = {};
+  }
+  return { ...row, details };
+}
+
+export interface PruneOptions {
+  /** Only this host's events; default: the whole table. */
+  host?: string | null;
+  /** Deletes events stored before this time (epoch ms). */
+  olderThan: number;
+  /** Then, while the table holds more rows than this, deletes the oldest (of `host`, when given). */
+  maxRows?: number | null;
+  /** Most rows per transaction (default 5,000). */
+  batchSize?: number;
+  /** Stops between batches (the server aborts on shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface PruneResult {
+  expired: number;
+  overQuota: number;
+  batches: number;
+  ms: number;
+}
+
+export const PRUNE_BATCH_SIZE = 5000;
+/** A batch should hold the write lock about this long: requests queued behind it wait no more than that. */
+const PRUNE_BATCH_TARGET_MS = 10;
+const PRUNE_FIRST_BATCH = 500;
+
+/**
+ * Deletes expired events, then the oldest ones past the `maxRows` quota, in batches. Each batch is its own write job
+ * (sharing a commit with whatever requests are queued) and the loop yields to the event loop in between, so a server
+ * pruning a million rows keeps answering. Batch size adapts so one batch takes about 10 ms, up to `batchSize` rows.
+ */
+export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<PruneResult> {
+  const started = performance.now();
+  const maxBatch = opts.batchSize ?? PRUNE_BATCH_SIZE;
+  if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new RangeError("batchSize must be a positive integer");
+  const host = opts.host ?? null;
+  const sqlite = ctx.db.sqlite;
+  const deleteExpired =
+    host === null
+      ? sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ?1 ORDER BY at LIMIT ?2)")
+      : sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE host = ?3 AND at < ?1 ORDER BY at LIMIT ?2)");
+  const deleteOldest =
+    host === null
+      ? sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events ORDER BY at, id LIMIT ?1)")
+      : sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE host = ?2 ORDER BY at, id LIMIT ?1)");
+  const result: PruneResult = { expired: 0, overQuota: 0, batches: 0, ms: 0 };
+  let size = Math.min(maxBatch, PRUNE_FIRST_BATCH);
+  /** Runs one DELETE of up to `take` rows in its own write job and resizes the next batch from how long it took. */
+  const batch = async (take: number, run: (take: number) => number): Promise<number> => {
+    let took = 0;
+    const n = await ctx.db.write(() => {
+      const t = performance.now();
+      const changes = run(take);
+      took = performance.now() - t;
+      return changes;
+    });
+    result.batches++;
+    if (n === take && took > 0) size = Math.max(50, Math.min(maxBatch, Math.round((take * PRUNE_BATCH_TARGET_MS) / took)));
+    return n;
+  };
+  try {
+    while (!opts.signal?.aborted) {
+      const take = size;
+      const n = await batch(take, (k) => (host === null ? deleteExpired.run(opts.olderThan, k) : deleteExpired.run(opts.olderThan, k, host)).changes);
+      result.expired += n;
+      if (n < take) break;
+      await yieldToEventLoop();
+    }
+    if (opts.maxRows !== undefined && opts.maxRows !== null && !opts.signal?.aborted) {
+      const count = (sqlite.query("SELECT count(*) AS n FROM audit_events").get() as { n: number }).n;
+      let excess = count - opts.maxRows;
+      while (excess > 0 && !opts.signal?.aborted) {
+        await yieldToEventLoop();
+        const n = await batch(Math.min(size, excess), (k) => (host === null ? deleteOldest.run(k) : deleteOldest.run(k, host)).changes);
+        if (n === 0) break;
+        result.overQuota += n;
+        excess -= n;
+      }
+    }
+  } finally {
+    deleteExpired.finalize();
+    deleteOldest.finalize();
+  }
+  result.ms = performance.now() - started;
+  return result;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

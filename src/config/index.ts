@@ -50,6 +50,7 @@ export interface Config {
   };
   database: { path: string; busyTimeout: number };
   audit: {
+    enabled: boolean;
     ips: boolean;
     ipv4Prefix: number | null;
     ipv6Prefix: number | null;
@@ -58,6 +59,7 @@ export interface Config {
     geoipCheckInterval: number;
     expiresAfter: number;
     maxRows: number | null;
+    pruneInterval: number;
   };
   limits: {
     authFailures: number;
@@ -341,6 +343,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   const audit = root.table_("audit");
   const geoipFromFile = audit.optionalString("geoip_database");
   const auditCfg: Config["audit"] = {
+    enabled: audit.bool("enabled", true),
     ips: audit.bool("ips", true),
     ipv4Prefix: audit.optionalInt("ipv4_prefix", 0, 32),
     ipv6Prefix: audit.optionalInt("ipv6_prefix", 0, 128),
@@ -349,7 +352,11 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     geoipCheckInterval: audit.duration("geoip_check_interval", "60s"),
     expiresAfter: audit.duration("expires_after", "28d"),
     maxRows: audit.optionalInt("max_rows", 1, Number.MAX_SAFE_INTEGER),
+    pruneInterval: audit.duration("prune_interval", "1d"),
   };
+  // Timers cannot wait longer than 2^31 ms (~24.8 days); a longer interval would fire continuously.
+  if (auditCfg.pruneInterval > 24 * 86_400_000) audit.fail("prune_interval", "must be at most 24d");
+  if (auditCfg.geoipCheckInterval > 24 * 86_400_000) audit.fail("geoip_check_interval", "must be at most 24d");
   audit.done();
 
   const limits = root.table_("limits");

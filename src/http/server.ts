@@ -7,6 +7,7 @@ import { redactPath } from "../lib/log.ts";
 import { recordEvent } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import { authFailureLog } from "../keys/failures.ts";
+import { startRetention } from "../audit/retention.ts";
 
 export interface RunningServer {
   server: Server<undefined>;
@@ -65,6 +66,7 @@ export function startServer(ctx: AppContext): RunningServer {
   ctx.geoip.open();
   const geoipTimer = setInterval(() => ctx.geoip.refresh(), ctx.config.audit.geoipCheckInterval);
   geoipTimer.unref();
+  const retention = startRetention(ctx); // prunes the audit log shortly after start, then daily
 
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
   ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.started", details: { listen: url, pid: process.pid } })).catch(() => {});
@@ -84,6 +86,7 @@ export function startServer(ctx: AppContext): RunningServer {
           ctx.log.warn(`shutdown timeout: ${inFlight} request(s) still running; closing connections`);
           server.stop(true);
         }
+        await retention.stop();
         await authFailureLog(ctx).flush();
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
