@@ -1,0 +1,121 @@
+// One audit event per existing action, with the right source, actor, host and details; `[audit] enabled = false`.
+import { describe, expect, test } from "bun:test";
+import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
+import { auditJson, count, rows, waitFor } from "./audit-support.ts";
+
+describe("audit events", () => {
+  test("each action writes exactly one event with its source and actor", async () => {
+    const sb = sandbox();
+    try {
+      const server = await startServer(sb);
+      try {
+        // CLI: key created and deleted (actor "cli", no IP).
+        const secret = await createKey(sb, "example.com", "ci");
+        const keyId = secret.split("/")[0]!;
+        const doomed = await createKey(sb, "example.com", "doomed");
+        const doomedId = doomed.split("/")[0]!;
+        expect((await cli(["key", "delete", "example.com", doomedId], { config: sb.config })).code).toBe(0);
+
+        // API: an invite minted with the key (actor: the key id; the socket peer 127.0.0.1).
+        const ok = await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${secret}`, "User-Agent": "audit-test/1" } });
+        expect(ok.status).toBe(201);
+
+        // API: refused keys. Right id, wrong token; junk; a well-formed id nobody has; the deleted key.
+        const wrong = `${keyId}/${"A".repeat(43)}`;
+        expect((await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${wrong}` } })).status).toBe(403);
+        expect((await get(`${server.url}/invites_api?key=not-a-key`)).status).toBe(403);
+        expect((await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ZZZZZZZZZZZZ/${"B".repeat(43)}` } })).status).toBe(403);
+        expect((await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${doomed}` } })).status).toBe(403);
+        await waitFor(() => count(sb, "type = 'key.auth_failed'") === 4, "four auth failures");
+      } finally {
+        expect(await server.stop()).toBe(0);
+      }
+
+      const all = rows(sb);
+      const byType = (t: string) => all.filter((r) => r.type === t);
+      expect(all.map((r) => r.type).sort()).toEqual(
+        ["invite.created", "key.auth_failed", "key.auth_failed", "key.auth_failed", "key.auth_failed", "key.created", "key.created", "key.deleted", "server.started", "server.stopped"].sort(),
+      );
+
+      const created = byType("key.created");
+      for (const r of created) {
+        expect(r).toMatchObject({ host: "example.com", user: "", source: "cli", actor: "cli", ip: null, country_code: null });
+      }
+      expect(created.map((r) => JSON.parse(r.details).name).sort()).toEqual(["ci", "doomed"]);
+
+      const [deleted] = byType("key.deleted");
+      expect(deleted).toMatchObject({ host: "example.com", source: "cli", actor: "cli" });
+      expect(JSON.parse(deleted!.details)).toMatchObject({ name: "doomed" });
+
+      const [invite] = byType("invite.created");
+      const keyId = JSON.parse(created.find((r) => JSON.parse(r.details).name === "ci")!.details).key_id as string;
+      const doomedId = JSON.parse(deleted!.details).key_id as string;
+      expect(invite).toMatchObject({ host: "example.com", user: "", source: "api", actor: keyId, ip: "127.0.0.1", country_code: null, user_agent: "audit-test/1" });
+      expect(JSON.parse(invite!.details)).toMatchObject({ kind: "account", max_uses: 1, created_by: `api/token/${keyId}` });
+
+      const failures = byType("key.auth_failed").map((r) => ({ host: r.host, source: r.source, actor: r.actor, ip: r.ip, ...JSON.parse(r.details) }));
+      expect(failures).toEqual([
+        { host: "example.com", source: "api", actor: keyId, ip: "127.0.0.1", reason: "mismatch", key_id: keyId },
+        { host: "", source: "api", actor: null, ip: "127.0.0.1", reason: "malformed", key_id: null },
+        { host: "", source: "api", actor: "ZZZZZZZZZZZZ", ip: "127.0.0.1", reason: "unknown", key_id: "ZZZZZZZZZZZZ" },
+        { host: "", source: "api", actor: doomedId, ip: "127.0.0.1", reason: "unknown", key_id: doomedId },
+      ]);
+
+      const [started] = byType("server.started");
+      const [stopped] = byType("server.stopped");
+      expect(started).toMatchObject({ host: "", user: "", source: "system", actor: null, ip: null });
+      expect(JSON.parse(started!.details).listen).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(stopped).toMatchObject({ host: "", source: "system", actor: null });
+      expect(JSON.parse(stopped!.details)).toEqual({ reason: "SIGTERM" });
+      expect(stopped!.id).toBe(Math.max(...all.map((r) => r.id)));
+
+      // The viewer shows the same events; server-wide ones (host "") are part of every host's view.
+      const viewed = await auditJson(sb, ["example.com", "--limit", "100"]);
+      expect(viewed.map((e) => e.type)).toEqual(all.map((r) => r.type).reverse());
+      expect(viewed[0]).toMatchObject({ type: "server.stopped", host: null, user: null, source: "system", actor: null, location: null });
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test("enabled = false writes no events, and the viewer still works", async () => {
+    const sb = sandbox("[audit]\nenabled = false\n");
+    try {
+      const server = await startServer(sb);
+      try {
+        const secret = await createKey(sb);
+        expect((await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${secret}` } })).status).toBe(201);
+        expect((await get(`${server.url}/invites_api?key=junk`)).status).toBe(403);
+      } finally {
+        await server.stop();
+      }
+      expect(count(sb)).toBe(0);
+      // The changes themselves happened.
+      const keys = await cli(["key", "list", "example.com"], { config: sb.config });
+      expect(keys.stdout.trim().split("\n")).toHaveLength(1);
+      expect(await auditJson(sb, ["example.com"])).toEqual([]);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test("[audit] settings are validated", async () => {
+    for (const [toml, message] of [
+      ["[audit]\nenable = true\n", "'audit.enable' is not a known setting"],
+      ["[audit]\nenabled = \"yes\"\n", "'audit.enabled' must be true or false"],
+      ["[audit]\nprune_interval = \"30d\"\n", "'audit.prune_interval' must be at most 24d"],
+      ["[audit]\nprune_interval = \"daily\"\n", "'audit.prune_interval' is not a valid duration"],
+      ["[audit]\nmax_rows = 0\n", "'audit.max_rows' must be between 1"],
+      ["[audit]\nipv4_prefix = 33\n", "'audit.ipv4_prefix' must be between 0 and 32"],
+    ] as const) {
+      const sb = sandbox(toml);
+      try {
+        const r = await cli(["audit", "example.com"], { config: sb.config });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(message);
+      } finally {
+        sb.cleanup();
+      }
+    }
+  });
+});
