@@ -35,62 +35,70 @@ interface Column {
   title: string;
   /** Per row: the preferred text, then shorter fallbacks tried before truncating. */
   cells: string[][];
-  /** Narrowest width the column is squeezed to before giving up on the total. */
-  min: number;
 }
 
-const GAP = "  ";
+const SOURCE = 1, EVENT = 2, USER = 3, IP = 4, LOCATION = 5;
+/** Squeezing order: user and IP first (the widest of the two at a time), then the event name, then anything. */
+const SQUEEZE: Record<number, number>[] = [
+  { [USER]: 8, [IP]: 11 },
+  { [EVENT]: 14 },
+  { [USER]: 4, [IP]: 7, [EVENT]: 8, [LOCATION]: 2, [SOURCE]: 3 },
+];
 
 /**
  * The viewer's table: Date, Source, Event, User, IP, Location, newest first. It is laid out to fit `width` columns
- * (80 unless the terminal is wider): first locations shrink to the country code, then the widest of Event, User
- * and IP give up a column at a time; cut cells end in "…".
+ * (80 unless the terminal is wider): locations shrink to the country code, the gaps between columns to one space, then
+ * user and IP give up columns, then the event name; cut cells end in "…".
  */
 export function renderTable(events: AuditEvent[], width = 80): string[] {
   const cols: Column[] = [
-    { title: "Date", cells: events.map((e) => [tableDate(e.at)]), min: 19 },
-    { title: "Source", cells: events.map((e) => [e.source]), min: 6 },
-    { title: "Event", cells: events.map((e) => [e.type]), min: 12 },
-    { title: "User", cells: events.map((e) => [e.user]), min: 6 },
-    { title: "IP", cells: events.map((e) => [e.ip ?? ""]), min: 9 },
+    { title: "Date", cells: events.map((e) => [tableDate(e.at)]) },
+    { title: "Source", cells: events.map((e) => [e.source]) },
+    { title: "Event", cells: events.map((e) => [e.type]) },
+    { title: "User", cells: events.map((e) => [e.user]) },
+    { title: "IP", cells: events.map((e) => [e.ip ?? ""]) },
     {
       title: "Location",
       cells: events.map((e) => (e.countryCode ? (e.countryName ? [`${e.countryCode} ${e.countryName}`, e.countryCode] : [e.countryCode]) : [""])),
-      min: 8,
     },
   ];
   for (const c of cols) c.cells = c.cells.map((variants) => variants.map(sanitizeCell));
   const variant = cols.map(() => 0);
+  const cell = (i: number, r: number) => {
+    const v = cols[i]!.cells[r]!;
+    return v[Math.min(variant[i]!, v.length - 1)]!;
+  };
   const natural = (i: number) => {
-    const c = cols[i]!;
-    let w = Bun.stringWidth(c.title);
-    for (const v of c.cells) w = Math.max(w, Bun.stringWidth(v[Math.min(variant[i]!, v.length - 1)]!));
+    let w = Bun.stringWidth(cols[i]!.title);
+    for (let r = 0; r < events.length; r++) w = Math.max(w, Bun.stringWidth(cell(i, r)));
     return w;
   };
   const widths = cols.map((_, i) => natural(i));
-  const total = () => widths.reduce((a, b) => a + b, 0) + GAP.length * (cols.length - 1);
-  // 1. Locations as country codes.
+  let gap = "  ";
+  const total = () => widths.reduce((a, b) => a + b, 0) + gap.length * (cols.length - 1);
   if (total() > width) {
-    variant[5] = 1;
-    widths[5] = natural(5);
+    variant[LOCATION] = 1;
+    widths[LOCATION] = natural(LOCATION);
   }
-  // 2. Squeeze the widest of Event, User, IP (then Source, Location) one column at a time.
-  const squeezable = [2, 3, 4, 1, 5];
-  while (total() > width) {
-    let pick = -1;
-    for (const i of squeezable) if (widths[i]! > cols[i]!.min && (pick < 0 || widths[i]! > widths[pick]!)) pick = i;
-    if (pick < 0) break; // a terminal narrower than the minimum: print anyway
-    widths[pick]!--;
+  if (total() > width) gap = " ";
+  for (const mins of SQUEEZE) {
+    while (total() > width) {
+      let pick = -1;
+      for (const [k, min] of Object.entries(mins)) {
+        const i = Number(k);
+        if (widths[i]! > min && (pick < 0 || widths[i]! > widths[pick]!)) pick = i;
+      }
+      if (pick < 0) break;
+      widths[pick]!--;
+    }
   }
   const line = (texts: string[]) =>
     texts
       .map((t, i) => (i === texts.length - 1 ? truncateCell(t, widths[i]!) : pad(truncateCell(t, widths[i]!), widths[i]!)))
-      .join(GAP)
+      .join(gap)
       .trimEnd();
   const out = [line(cols.map((c) => c.title)), "-".repeat(Math.min(total(), width))];
-  for (let r = 0; r < events.length; r++) {
-    out.push(line(cols.map((c, i) => c.cells[r]![Math.min(variant[i]!, c.cells[r]!.length - 1)]!)));
-  }
+  for (let r = 0; r < events.length; r++) out.push(line(cols.map((_, i) => cell(i, r))));
   return out;
 }
 
