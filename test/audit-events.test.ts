@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
 import { auditJson, count, rows, waitFor } from "./audit-support.ts";
+import { createInvite, postForm, register } from "./invite-helpers.ts";
 
 describe("audit events", () => {
   test("each action writes exactly one event with its source and actor", async () => {
@@ -77,6 +78,54 @@ describe("audit events", () => {
       sb.cleanup();
     }
   });
+
+  test("invite lifecycle, registration and account events", async () => {
+    const sb = sandbox();
+    try {
+      const server = await startServer(sb);
+      try {
+        const ua = { "User-Agent": "browser/1", "X-Forwarded-For": "81.2.69.142" };
+        // CLI: an invite, used on the web; a second one, revoked.
+        const first = await createInvite(sb);
+        expect((await register(server, first.token, "Alice", "correct horse battery", ua)).status).toBe(200);
+        const second = await createInvite(sb);
+        expect((await cli(["invite", "revoke", "example.com", second.id], { config: sb.config })).code).toBe(0);
+        // Refused: the revoked invite, and a name already in use.
+        expect((await register(server, second.token, "bob", "correct horse battery", ua)).status).toBeGreaterThanOrEqual(300);
+        const third = await createInvite(sb);
+        expect((await register(server, third.token, "ALICE", "correct horse battery", ua)).status).toBe(409);
+        // A password reset for alice, then the account is deleted from the CLI.
+        const reset = await createInvite(sb, ["--reset", "alice"]);
+        expect((await postForm(server, { token: reset.token, user: "alice", password: "another good password" }, ua)).status).toBe(200);
+        expect((await cli(["user", "delete", "example.com", "alice"], { config: sb.config })).code).toBe(0);
+      } finally {
+        await server.stop();
+      }
+      const pick = (type: string) => rows(sb, "type = ?", type).map((r) => ({ host: r.host, user: r.user, source: r.source, actor: r.actor, ip: r.ip, country_code: r.country_code, ...JSON.parse(r.details) }));
+      const web = { host: "example.com", source: "web", actor: null, ip: "81.2.69.142", country_code: "GB" };
+      const cliOrigin = { host: "example.com", source: "cli", actor: "cli", ip: null, country_code: null };
+      expect(pick("invite.created")).toHaveLength(4);
+      expect(pick("invite.created")[0]).toMatchObject({ ...cliOrigin, user: "", created_by: "cli", kind: "account" });
+      expect(pick("invite.created")[3]).toMatchObject({ ...cliOrigin, user: "alice", kind: "reset" });
+      expect(pick("invite.revoked")).toEqual([{ ...cliOrigin, user: "", invite_id: expect.any(String) }]);
+      expect(pick("invite.used")).toEqual([
+        { ...web, user: "alice", invite_id: expect.any(String), kind: "account" },
+        { ...web, user: "alice", invite_id: expect.any(String), kind: "reset" },
+      ]);
+      expect(pick("account.registered")).toEqual([{ ...web, user: "alice", invite_id: expect.any(String), invited_by: "cli", roles: [], groups: [] }]);
+      expect(pick("account.password_reset")).toEqual([{ ...web, user: "alice", invite_id: expect.any(String) }]);
+      expect(pick("account.deleted")).toEqual([{ ...cliOrigin, user: "alice" }]);
+      const refused = pick("registration.refused");
+      expect(refused).toHaveLength(2);
+      for (const r of refused) expect(r).toMatchObject({ host: "example.com", source: "web", ip: "81.2.69.142", reason: expect.any(String) });
+      expect(JSON.stringify(refused)).not.toContain("correct horse");
+      // One account's events, newest first, through the viewer.
+      const alice = await auditJson(sb, ["Alice@example.com", "--limit", "100"]);
+      expect(alice.map((e) => e.type)).toEqual(["account.deleted", "account.password_reset", "invite.used", "invite.created", "registration.refused", "account.registered", "invite.used"]);
+    } finally {
+      sb.cleanup();
+    }
+  }, 60_000);
 
   test("enabled = false writes no events, and the viewer still works", async () => {
     const sb = sandbox("[audit]\nenabled = false\n");

@@ -1,10 +1,12 @@
-// No secret reaches the database, its WAL, the server's output or the audit viewer: every API token and invite token
-// used is searched for in the raw bytes. Their SHA-256 hashes must be there, which proves the right files were read.
+// No secret reaches the database, its WAL, the server's output or the audit viewer: every API token, invite token and
+// password used is searched for in the raw bytes. The tokens' SHA-256 hashes must be there, which proves the right
+// files were read. (Passwords are stored only as Bun.password hashes, salted, so no such control exists for them.)
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
 import { count, waitFor } from "./audit-support.ts";
+import { createInvite, postForm, register } from "./invite-helpers.ts";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -14,10 +16,11 @@ function databaseBytes(db: string): string {
 }
 
 describe("secrets", () => {
-  test("API and invite tokens appear nowhere: database, WAL, server output, audit viewer", async () => {
+  test("API tokens, invite tokens and passwords appear nowhere: database, WAL, server output, audit viewer", async () => {
     const sb = sandbox();
     const apiTokens: string[] = [];
     const inviteTokens: string[] = [];
+    const passwords: string[] = [];
     try {
       const server = await startServer(sb);
       let whileRunning = "";
@@ -53,7 +56,23 @@ describe("secrets", () => {
         inviteTokens.push(unknownInvite);
         expect((await get(`${server.url}/invite?${unknownInvite}`)).status).toBe(404);
 
-        await waitFor(() => count(sb, "type = 'key.auth_failed'") === 2 && count(sb, "type = 'invite.created'") === 4, "the events");
+        // Invites from the CLI, accounts registered on the web (the token in the form and in ?t=), a refused
+        // registration, and a password reset.
+        const cliInvites = [await createInvite(sb), await createInvite(sb), await createInvite(sb)];
+        inviteTokens.push(...cliInvites.map((i) => i.token));
+        passwords.push("Tr0ub4dor&3-first", "correct-horse-second", "refused-password-3", "reset-password-fourth");
+        expect((await get(`${server.url}/register?t=${cliInvites[0]!.token}`)).status).toBe(200);
+        expect((await register(server, cliInvites[0]!.token, "carol", passwords[0]!)).status).toBe(200);
+        expect((await postForm(server, { user: "dave", password: passwords[1]! }, {}, `/register?t=${cliInvites[1]!.token}`)).status).toBe(200);
+        expect((await register(server, cliInvites[2]!.token, "carol", passwords[2]!)).status).toBe(409);
+        const reset = await createInvite(sb, ["--reset", "carol"]);
+        inviteTokens.push(reset.token);
+        expect((await postForm(server, { token: reset.token, user: "carol", password: passwords[3]! })).status).toBe(200);
+        // An API invite used for registration too.
+        expect((await register(server, inviteTokens[0]!, "erin", "api-invite-password-5")).status).toBe(200);
+        passwords.push("api-invite-password-5");
+
+        await waitFor(() => count(sb, "type = 'key.auth_failed'") === 2 && count(sb, "type = 'invite.created'") === 8 && count(sb, "type = 'registration.refused'") === 1, "the events");
         whileRunning = databaseBytes(sb.db);
         const v1 = await cli(["audit", "example.com", "--json", "--limit", "100"], { config: sb.config });
         const v2 = await cli(["audit", "example.com", "--limit", "100"], { config: sb.config });
@@ -66,6 +85,7 @@ describe("secrets", () => {
       const output = server.output();
       expect(output).toContain("/invites_api?key=[redacted]"); // the request log ran, redacted
       expect(output).toContain("/invite?[redacted]");
+      expect(output).toContain("/register?t=[redacted]");
 
       for (const [name, haystack] of [
         ["database while running", whileRunning],
@@ -73,13 +93,14 @@ describe("secrets", () => {
         ["server output", output],
         ["audit viewer", viewer],
       ] as const) {
-        for (const secret of [...apiTokens, ...inviteTokens]) {
-          if (haystack.includes(secret)) throw new Error(`a token was found in the ${name}`);
+        for (const secret of [...apiTokens, ...inviteTokens, ...passwords]) {
+          if (haystack.includes(secret)) throw new Error(`a secret was found in the ${name}`);
         }
       }
       // Positive control: the stored hashes of the real tokens are in the files that were searched.
       const stored = whileRunning + afterStop;
-      for (const secret of [...apiTokens.slice(0, 2), ...inviteTokens.slice(0, 4)]) expect(stored).toContain(sha256(secret));
+      for (const secret of [...apiTokens.slice(0, 2), ...inviteTokens.slice(0, 4), ...inviteTokens.slice(5)]) expect(stored).toContain(sha256(secret));
+      expect(count(sb, "type IN ('account.registered', 'account.password_reset')")).toBe(4);
     } finally {
       sb.cleanup();
     }

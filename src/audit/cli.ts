@@ -3,6 +3,7 @@ import { CliError, configArg, requireHost, withContext } from "../cli/common.ts"
 import { parseDuration, formatDuration } from "../lib/duration.ts";
 import { AUDIT_TYPES, DEFAULT_QUERY_LIMIT, queryEvents, type AuditQuery } from "./service.ts";
 import { pruneConfigured } from "./retention.ts";
+import { normaliseUsername } from "../accounts/service.ts";
 import { eventJson, renderTable } from "./table.ts";
 
 export const MAX_LIMIT = 100_000;
@@ -68,8 +69,8 @@ function parseTarget(target: string): { host: string; user: string | null } {
   if (at < 0) return { host: target.toLowerCase(), user: null };
   const user = target.slice(0, at);
   if (!user) throw new CliError(`'${target}' is not USER@HOST`);
-  // XMPP localparts are case-insensitive; accounts are stored lower-cased.
-  return { host: target.slice(at + 1).toLowerCase(), user: user.toLowerCase() };
+  // Accounts are stored normalised (NFKC, lower case), so Alice@host finds alice's events.
+  return { host: target.slice(at + 1).toLowerCase(), user: normaliseUsername(user) };
 }
 
 export function parseLimit(text: string | undefined): number {
