@@ -2,7 +2,7 @@
 // --json; the 80-column table; bad input; reading while the server runs.
 import { describe, expect, test, beforeAll, afterAll, setDefaultTimeout } from "bun:test";
 import fc from "fast-check";
-import { cli, get, sandbox, startServer, type Sandbox } from "./helpers.ts";
+import { cli, createKey, get, sandbox, startServer, type Sandbox } from "./helpers.ts";
 import { auditJson, DAY, migrate, rows, seed, waitFor } from "./audit-support.ts";
 import { renderTable } from "../src/audit/table.ts";
 import type { AuditEvent } from "../src/audit/service.ts";
@@ -222,9 +222,11 @@ describe("while the server runs", () => {
     try {
       const server = await startServer(sb);
       try {
+        const secret = await createKey(sb);
         const load = (async () => {
           for (let i = 0; i < 40; i++) {
-            expect((await get(`${server.url}/invites_api?key=junk`, { headers: { "X-Forwarded-For": "81.2.69.142" } })).status).toBe(403);
+            const r = await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${secret}`, "X-Forwarded-For": "81.2.69.142" } });
+            expect(r.status).toBe(201);
           }
         })();
         const views = await Promise.all([1, 2, 3].map(() => cli(["audit", "example.com", "--limit", "100"], { config: sb.config })));
@@ -234,11 +236,11 @@ describe("while the server runs", () => {
           expect(v.stderr).toBe("");
           expect(v.stdout).toContain("server.started");
         }
-        await waitFor(() => rows(sb, "type = 'key.auth_failed'").length === 40, "40 failures");
+        await waitFor(() => rows(sb, "type = 'invite.created'").length === 40, "40 invites");
         const table = await cli(["audit", "example.com", "--limit", "5"], { config: sb.config });
         const line = table.stdout.split("\n")[2]!;
-        expect(line).toMatch(/ api +key\.auth_failed +81\.2\.69\.142 +GB( United Kingdom)?$/);
-        const json = await auditJson(sb, ["example.com", "--type", "key.auth_failed", "--limit", "1"]);
+        expect(line).toMatch(/ api +invite\.created +81\.2\.69\.142 +GB( United Kingdom)?$/);
+        const json = await auditJson(sb, ["example.com", "--type", "invite.created", "--limit", "1"]);
         expect(json[0]).toMatchObject({ ip: "81.2.69.142", location: { country_code: "GB", country_name: "United Kingdom", continent: "Europe" } });
       } finally {
         await server.stop();

@@ -19,6 +19,11 @@ describe("audit events", () => {
         const doomed = await createKey(sb, "example.com", "doomed");
         const doomedId = doomed.split("/")[0]!;
         expect((await cli(["key", "delete", "example.com", doomedId], { config: sb.config })).code).toBe(0);
+        // Rotated, disabled and enabled again (a key of its own, so the first one keeps its token).
+        const spare = (await createKey(sb, "example.com", "spare")).split("/")[0]!;
+        for (const action of ["rotate", "disable", "enable"]) {
+          expect((await cli(["key", action, "example.com", spare], { config: sb.config })).code).toBe(0);
+        }
 
         // API: an invite minted with the key (actor: the key id; the socket peer 127.0.0.1).
         const ok = await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${secret}`, "User-Agent": "audit-test/1" } });
@@ -38,14 +43,19 @@ describe("audit events", () => {
       const all = rows(sb);
       const byType = (t: string) => all.filter((r) => r.type === t);
       expect(all.map((r) => r.type).sort()).toEqual(
-        ["invite.created", "key.auth_failed", "key.auth_failed", "key.auth_failed", "key.auth_failed", "key.created", "key.created", "key.deleted", "server.started", "server.stopped"].sort(),
+        ["invite.created", "key.auth_failed", "key.auth_failed", "key.auth_failed", "key.auth_failed", "key.created", "key.created", "key.created", "key.deleted", "key.rotated", "key.disabled", "key.enabled", "server.started", "server.stopped"].sort(),
       );
 
       const created = byType("key.created");
       for (const r of created) {
         expect(r).toMatchObject({ host: "example.com", user: "", source: "cli", actor: "cli", ip: null, country_code: null });
       }
-      expect(created.map((r) => JSON.parse(r.details).name).sort()).toEqual(["ci", "doomed"]);
+      expect(created.map((r) => JSON.parse(r.details).name).sort()).toEqual(["ci", "doomed", "spare"]);
+      for (const type of ["key.rotated", "key.disabled", "key.enabled"]) {
+        const [r] = byType(type);
+        expect(r).toMatchObject({ host: "example.com", user: "", source: "cli", actor: "cli", ip: null });
+        expect(JSON.parse(r!.details).key_id).toBe(JSON.parse(created.find((c) => JSON.parse(c.details).name === "spare")!.details).key_id);
+      }
 
       const [deleted] = byType("key.deleted");
       expect(deleted).toMatchObject({ host: "example.com", source: "cli", actor: "cli" });

@@ -11,9 +11,11 @@ import { countryRecord, writeMmdb } from "./mmdb-writer.ts";
 setDefaultTimeout(60_000);
 
 let seq = 0;
+/** A refused key (a new unknown key id each time, so no two probes are coalesced into one audit row). */
 async function failedAuth(server: TestServer, sb: Sandbox, xff: string): Promise<Row> {
   const tag = `geo-${process.pid}-${++seq}`;
-  expect((await get(`${server.url}/invites_api?key=junk`, { headers: { "User-Agent": tag, "X-Forwarded-For": xff } })).status).toBe(403);
+  const headers = { "User-Agent": tag, "X-Forwarded-For": xff, Authorization: `Bearer GeoProbe${String(seq).padStart(4, "0")}/${"A".repeat(43)}` };
+  expect((await get(`${server.url}/invites_api`, { headers })).status).toBe(403);
   const [row] = await waitFor(() => {
     const r = rows(sb, "user_agent = ?", tag);
     return r.length ? r : null;
@@ -112,10 +114,12 @@ describe("GeoIP database", () => {
         renameSync(`${file}.tmp`, file);
       };
       swap("FR");
+      let octet = 0;
       const pickedUp = async (code: string | null) => {
         const deadline = Date.now() + 10_000;
         for (;;) {
-          const r = await failedAuth(server, sb, "81.2.69.142");
+          // A different address of 81.2.69.0/24 each time: repeated failures from one address would be locked out.
+          const r = await failedAuth(server, sb, `81.2.69.${(octet++ % 250) + 2}`);
           if (r.country_code === code) return r;
           if (Date.now() > deadline) throw new Error(`location never became ${code}`);
           await Bun.sleep(200);

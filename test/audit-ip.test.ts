@@ -8,12 +8,15 @@ import { rows, waitFor, type Row } from "./audit-support.ts";
 setDefaultTimeout(60_000);
 
 let seq = 0;
-/** A refused API request (it writes key.auth_failed with the client IP); returns the row it wrote. */
+/**
+ * A refused API request (it writes key.auth_failed with the client IP); returns the row it wrote. Each probe names
+ * a different unknown key id, because repeats of the same (client, key id, reason) are coalesced into one row.
+ */
 async function failedAuth(server: TestServer, sb: Sandbox, xff: string | null, base = server.url): Promise<Row> {
   const tag = `probe-${process.pid}-${++seq}`;
-  const headers: Record<string, string> = { "User-Agent": tag };
+  const headers: Record<string, string> = { "User-Agent": tag, Authorization: `Bearer Probe${String(seq).padStart(7, "0")}/${"A".repeat(43)}` };
   if (xff !== null) headers["X-Forwarded-For"] = xff;
-  expect((await get(`${base}/invites_api?key=junk`, { headers })).status).toBe(403);
+  expect((await get(`${base}/invites_api`, { headers })).status).toBe(403);
   const [row] = await waitFor(() => {
     const r = rows(sb, "user_agent = ?", tag);
     return r.length ? r : null;
