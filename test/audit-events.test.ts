@@ -116,17 +116,19 @@ describe("audit events", () => {
       }
       const pick = (type: string) => rows(sb, "type = ?", type).map((r) => ({ host: r.host, user: r.user, source: r.source, actor: r.actor, ip: r.ip, country_code: r.country_code, ...JSON.parse(r.details) }));
       const web = { host: "example.com", source: "web", actor: null, ip: "81.2.69.142", country_code: "GB" };
+      // Changes made by a person on the web name that account as the actor.
+      const byAlice = { ...web, actor: "alice@example.com" };
       const cliOrigin = { host: "example.com", source: "cli", actor: "cli", ip: null, country_code: null };
       expect(pick("invite.created")).toHaveLength(4);
       expect(pick("invite.created")[0]).toMatchObject({ ...cliOrigin, user: "", created_by: "cli", kind: "account" });
       expect(pick("invite.created")[3]).toMatchObject({ ...cliOrigin, user: "alice", kind: "reset" });
       expect(pick("invite.revoked")).toEqual([{ ...cliOrigin, user: "", invite_id: expect.any(String) }]);
       expect(pick("invite.used")).toEqual([
-        { ...web, user: "alice", invite_id: expect.any(String), kind: "account" },
-        { ...web, user: "alice", invite_id: expect.any(String), kind: "reset" },
+        { ...byAlice, user: "alice", invite_id: expect.any(String), kind: "account" },
+        { ...byAlice, user: "alice", invite_id: expect.any(String), kind: "reset" },
       ]);
-      expect(pick("account.registered")).toEqual([{ ...web, user: "alice", invite_id: expect.any(String), invited_by: "cli", roles: [], groups: [] }]);
-      expect(pick("account.password_reset")).toEqual([{ ...web, user: "alice", invite_id: expect.any(String) }]);
+      expect(pick("account.registered")).toEqual([{ ...byAlice, user: "alice", invite_id: expect.any(String), invited_by: "cli", roles: [], groups: [] }]);
+      expect(pick("account.password_reset")).toEqual([{ ...byAlice, user: "alice", invite_id: expect.any(String) }]);
       expect(pick("account.deleted")).toEqual([{ ...cliOrigin, user: "alice" }]);
       const refused = pick("registration.refused");
       expect(refused).toHaveLength(2);

@@ -5,73 +5,9 @@ import { ApiError } from "./errors.ts";
 import { AuditPage, AuditQuery, errors } from "./schemas.ts";
 import { iso } from "../invites/view.ts";
 import { normaliseUsername } from "../accounts/service.ts";
+import { queryEvents, type AuditEvent } from "../audit/service.ts";
 
-interface AuditFilter {
-  host: string;
-  user?: string;
-  global?: boolean;
-  since?: number;
-  type?: string;
-  beforeId?: number;
-  limit: number;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  host: string;
-  user: string;
-  source: string;
-  type: string;
-  actor: string | null;
-  ip: string | null;
-  countryCode: string | null;
-  countryName: string | null;
-  continent: string | null;
-  userAgent: string | null;
-  details: string;
-}
-
-/**
- * Newest first, one host only (never server-wide rows: those can name other hosts' clients).
- * TODO(lead): replace with queryEvents() from src/audit/service.ts once the audit branch lands; same filters.
- */
-function readAuditEvents(ctx: AppContext, f: AuditFilter): AuditRow[] {
-  const where = ["host = $host"];
-  const params: Record<string, string | number> = { host: f.host, limit: f.limit };
-  if (f.user !== undefined) {
-    where.push("user = $user");
-    params.user = f.user;
-  } else if (f.global === true) where.push("user = ''");
-  else if (f.global === false) where.push("user <> ''");
-  if (f.since !== undefined) {
-    where.push("at >= $since");
-    params.since = f.since;
-  }
-  if (f.type !== undefined) {
-    if (f.type.endsWith(".*")) {
-      where.push("type GLOB $type");
-      params.type = f.type; // the schema allows only [a-z_.] before ".*", so no other GLOB characters
-    } else {
-      where.push("type = $type");
-      params.type = f.type;
-    }
-  }
-  if (f.beforeId !== undefined) {
-    where.push("(at, id) < (SELECT at, id FROM audit_events WHERE id = $before)");
-    params.before = f.beforeId;
-  }
-  const sql = `SELECT id, at, host, user, source, type, actor, ip, country_code AS countryCode, country_name AS countryName, continent,
-    user_agent AS userAgent, details FROM audit_events WHERE ${where.join(" AND ")} ORDER BY at DESC, id DESC LIMIT $limit`;
-  return ctx.db.sqlite.query(sql).all(params as never) as AuditRow[];
-}
-
-function eventView(r: AuditRow) {
-  let details: Record<string, unknown> = {};
-  try {
-    const v = JSON.parse(r.details) as unknown;
-    if (v && typeof v === "object" && !Array.isArray(v)) details = v as Record<string, unknown>;
-  } catch {}
+function eventView(r: AuditEvent) {
   return {
     id: r.id,
     at: iso(r.at),
@@ -85,7 +21,7 @@ function eventView(r: AuditRow) {
     country_name: r.countryName,
     continent: r.continent,
     user_agent: r.userAgent,
-    details,
+    details: r.details,
   };
 }
 
@@ -100,7 +36,9 @@ export function auditController(ctx: AppContext) {
         if (!Number.isFinite(since)) throw new ApiError("invalid_request", "since must be an ISO 8601 time");
       }
       const limit = query.limit ?? 50;
-      const rows = readAuditEvents(ctx, {
+      // serverWide: false — host-less rows (server start/stop, refused keys of no host) can name other hosts' clients.
+      const rows = queryEvents(ctx, {
+        serverWide: false,
         host: apiHost.name,
         user: query.user === undefined ? undefined : normaliseUsername(query.user),
         global: query.global,
