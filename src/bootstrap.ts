@@ -9,6 +9,6 @@ export function openContext(configFile?: string | null, config?: Config): AppCon
   const cfg = config ?? loadConfig(configFile);
   const log = createLogger();
   const db = openDatabase(cfg.database.path, { busyTimeout: cfg.database.busyTimeout });
-  const geoip = new GeoIp(cfg.audit.geoipDatabase, cfg.audit.location, log);
+  const geoip = new GeoIp(cfg.audit.geoipDatabase, cfg.audit.enabled && cfg.audit.location, log);
   return { config: cfg, db, geoip, log };
 }

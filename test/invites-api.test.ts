@@ -28,7 +28,8 @@ let server: TestServer;
 let key: string;
 
 beforeAll(async () => {
-  sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."other.org"]\npublic_url = "https://chat.other.org/base"\ninvite_path = "/join"\n`);
+  // These tests send many bad keys from 127.0.0.1 on purpose; the lockout that would follow is tested in keys-limits.test.ts.
+  sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."other.org"]\npublic_url = "https://chat.other.org/base"\ninvite_path = "/join"\n[limits]\nauth_failures = 0\n`);
   server = await startServer(sb);
   key = await createKey(sb, "example.com", "test");
 });

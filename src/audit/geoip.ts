@@ -22,6 +22,8 @@ type MmdbRecord = { country?: { iso_code?: string }; registered_country?: { iso_
 export class GeoIp {
   private reader: Reader<MmdbResponse> | null = null;
   private signature = "";
+  /** Bumped whenever a different database is loaded, so callers' per-address caches know to start over. */
+  generation = 0;
   readonly source: string;
 
   constructor(
@@ -55,9 +57,13 @@ export class GeoIp {
       const reader = new Reader<MmdbResponse>(readFileSync(file));
       this.reader = reader;
       this.signature = signature;
+      this.generation++;
     } catch (e) {
       if (warn) this.log.warn(`GeoIP database ${file} cannot be opened (${(e as Error).message}); no locations will be logged`);
-      if (this.signature !== "missing") this.reader = null;
+      if (this.signature !== "missing") {
+        this.reader = null;
+        this.generation++;
+      }
       this.signature = "missing";
     }
   }

@@ -72,6 +72,7 @@ export interface Config {
   };
   database: { path: string; busyTimeout: number };
   audit: {
+    enabled: boolean;
     ips: boolean;
     ipv4Prefix: number | null;
     ipv6Prefix: number | null;
@@ -80,10 +81,12 @@ export interface Config {
     geoipCheckInterval: number;
     expiresAfter: number;
     maxRows: number | null;
+    pruneInterval: number;
   };
   limits: {
     authFailures: number;
     authWindow: number;
+    authFailureWindow: number;
     lockout: number;
     ipv4Prefix: number;
     ipv6Prefix: number;
@@ -438,6 +441,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   const audit = root.table_("audit");
   const geoipFromFile = audit.optionalString("geoip_database");
   const auditCfg: Config["audit"] = {
+    enabled: audit.bool("enabled", true),
     ips: audit.bool("ips", true),
     ipv4Prefix: audit.optionalInt("ipv4_prefix", 0, 32),
     ipv6Prefix: audit.optionalInt("ipv6_prefix", 0, 128),
@@ -446,13 +450,18 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     geoipCheckInterval: audit.duration("geoip_check_interval", "60s"),
     expiresAfter: audit.duration("expires_after", "28d"),
     maxRows: audit.optionalInt("max_rows", 1, Number.MAX_SAFE_INTEGER),
+    pruneInterval: audit.duration("prune_interval", "1d"),
   };
+  // Timers cannot wait longer than 2^31 ms (~24.8 days); a longer interval would fire continuously.
+  if (auditCfg.pruneInterval > 24 * 86_400_000) audit.fail("prune_interval", "must be at most 24d");
+  if (auditCfg.geoipCheckInterval > 24 * 86_400_000) audit.fail("geoip_check_interval", "must be at most 24d");
   audit.done();
 
   const limits = root.table_("limits");
   const limitsCfg: Config["limits"] = {
-    authFailures: limits.int("auth_failures", 10, 1, 1_000_000),
+    authFailures: limits.int("auth_failures", 10, 0, 1_000_000), // 0: no lockout
     authWindow: limits.duration("auth_window", "10m"),
+    authFailureWindow: limits.duration("auth_failure_log_window", "60s"),
     lockout: limits.duration("lockout", "15m"),
     ipv4Prefix: limits.int("ipv4_prefix", 32, 0, 32),
     ipv6Prefix: limits.int("ipv6_prefix", 64, 0, 128),

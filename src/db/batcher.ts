@@ -9,8 +9,8 @@ interface Job {
 const MAX_BATCH = 512;
 
 /**
- * Group commit. Writes queued in the same event-loop turn run in one IMMEDIATE transaction, each under its own
- * savepoint so one failing job rolls back alone. Every caller's promise settles only after the COMMIT, so an HTTP
+ * Group commit. Writes queued in the same event-loop turn run in one IMMEDIATE transaction; a failing job rolls
+ * back alone (see flushNow). Every caller's promise settles only after the COMMIT, so an HTTP
  * answer is never sent for a change that is not durable. One commit per turn instead of one per request is what
  * lets SQLite keep up with the HTTP layer.
  */
@@ -49,20 +49,33 @@ export class WriteBatcher {
     const jobs = this.queue;
     if (jobs.length === 0) return;
     this.queue = [];
+    // Fast path: all jobs in one transaction without savepoints. Jobs almost never throw; when one does, the whole
+    // batch is rolled back and replayed with a savepoint per job, so only the failing job loses its writes.
+    // (Job functions are synchronous and write only to the database, so replaying them is safe.)
+    const fast = this.runBatch(jobs, false);
+    if (fast !== "retry") return;
+    this.runBatch(jobs, true);
+  }
+
+  private runBatch(jobs: Job[], isolate: boolean): "done" | "retry" {
     try {
       this.begin.run();
     } catch (e) {
       for (const j of jobs) j.reject(e);
-      return;
+      return "done";
     }
     const results: { ok: boolean; value: unknown }[] = [];
     for (const job of jobs) {
       try {
-        this.savepoint.run();
+        if (isolate) this.savepoint.run();
         const value = job.fn();
-        this.release.run();
+        if (isolate) this.release.run();
         results.push({ ok: true, value });
       } catch (e) {
+        if (!isolate) {
+          this.safeRollback();
+          return "retry";
+        }
         try {
           this.rollbackTo.run();
           this.release.run();
@@ -73,16 +86,21 @@ export class WriteBatcher {
     try {
       this.commit.run();
     } catch (e) {
-      try {
-        this.rollback.run();
-      } catch {}
+      this.safeRollback();
       for (const j of jobs) j.reject(e);
-      return;
+      return "done";
     }
     jobs.forEach((j, i) => {
       const r = results[i]!;
       if (r.ok) j.resolve(r.value);
       else j.reject(r.value);
     });
+    return "done";
+  }
+
+  private safeRollback(): void {
+    try {
+      this.rollback.run();
+    } catch {}
   }
 }

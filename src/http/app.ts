@@ -4,6 +4,7 @@ import { invitesApi, invitesApiNotAllowed } from "../invites/api.ts";
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { health } from "./health.ts";
+import { apiV1 } from "../api/index.ts";
 import { isStorageUnavailable } from "./errors.ts";
 
 /** The Elysia root: one plugin per feature, and the error-to-status mapping every route shares. */
@@ -27,6 +28,7 @@ export function createApp(ctx: AppContext) {
     })
     .use(health(ctx))
     .use(invitesApi(ctx))
+    .use(apiV1(ctx))
     .use(landingPages(ctx))
     .use(registrationPages(ctx))
     .use(assetRoutes(ctx));

@@ -6,6 +6,8 @@ import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { recordEvent } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
+import { authFailureLog } from "../keys/failures.ts";
+import { startRetention } from "../audit/retention.ts";
 import { startReservationSweeper } from "../provisioning/service.ts";
 import { startDeliveryWorker } from "../notify/worker.ts";
 
@@ -66,6 +68,7 @@ export function startServer(ctx: AppContext): RunningServer {
   ctx.geoip.open();
   const geoipTimer = setInterval(() => ctx.geoip.refresh(), ctx.config.audit.geoipCheckInterval);
   geoipTimer.unref();
+  const retention = startRetention(ctx); // prunes the audit log shortly after start, then daily
   const reservationSweeper = startReservationSweeper(ctx); // releases reservations a crashed process left behind
   const deliveryWorker = startDeliveryWorker(ctx); // sends the notification outbox
 
@@ -87,8 +90,10 @@ export function startServer(ctx: AppContext): RunningServer {
           ctx.log.warn(`shutdown timeout: ${inFlight} request(s) still running; closing connections`);
           server.stop(true);
         }
+        await retention.stop();
         reservationSweeper.stop();
         await deliveryWorker.stop();
+        await authFailureLog(ctx).flush();
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}

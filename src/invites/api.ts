@@ -1,7 +1,9 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
-import { recordAuthFailure, verifyApiKey, markKeyUsed } from "../keys/service.ts";
+import { hasScope } from "../keys/service.ts";
+import { authenticateRequest } from "../keys/http-auth.ts";
 import { createInvite } from "./service.ts";
+import { createdInviteView } from "./view.ts";
 import { requestOrigin } from "../http/request-info.ts";
 
 const CORS_HEADERS = {
@@ -10,6 +12,9 @@ const CORS_HEADERS = {
   "Access-Control-Allow-Headers": "Content-Type, Authorization",
   "Access-Control-Allow-Methods": "OPTIONS, GET, POST",
 };
+
+const NO_QUERY = new URLSearchParams();
+const FORBIDDEN_HEADERS = { ...CORS_HEADERS };
 
 function answer(status: number, extra: Record<string, string> = {}, body: string | null = null): Response {
   return new Response(body, { status, headers: { ...CORS_HEADERS, ...extra } });
@@ -30,6 +35,12 @@ export function presentedKey(request: Request, query: URLSearchParams): string |
 export const invitesApiNotAllowed = () => answer(405, { Allow: "OPTIONS, GET, POST" });
 const notAllowed = invitesApiNotAllowed;
 
+/** `Accept: application/json` asks for a JSON description of the new invite; otherwise the body stays empty. */
+function wantsJson(request: Request): boolean {
+  const accept = request.headers.get("accept");
+  return accept !== null && accept.includes("application/json");
+}
+
 function wantsRedirect(query: URLSearchParams): boolean {
   const v = query.get("redirect");
   return v !== null && v !== "false" && v !== "0";
@@ -44,19 +55,19 @@ export function invitesApi(ctx: AppContext) {
   const mint = async ({ request }: { request: Request }) => {
     const url = request.url;
     const q = url.indexOf("?");
-    const query = new URLSearchParams(q >= 0 ? url.slice(q + 1) : "");
-    const check = verifyApiKey(ctx, presentedKey(request, query));
-    if (!check.ok) {
-      const origin = requestOrigin(request, "api", check.keyId);
-      ctx.db.write(() => recordAuthFailure(ctx, origin, check)).catch(() => {});
-      return answer(403);
-    }
-    const host = ctx.config.hosts[check.key.host];
-    if (!host) return answer(403); // key of a host that is no longer configured
-    const origin = requestOrigin(request, "api", check.key.id);
-    markKeyUsed(ctx, check.key.id, origin.ip);
-    const created = await createInvite(ctx, origin, { host, createdBy: `api/token/${check.key.id}` });
-    return answer(wantsRedirect(query) ? 303 : 201, { Location: created.url });
+    const query = q >= 0 ? new URLSearchParams(url.slice(q + 1)) : NO_QUERY;
+    const auth = authenticateRequest(ctx, request, presentedKey(request, query));
+    if (!auth.ok) return auth.retryAfter === null ? new Response(null, { status: 403, headers: FORBIDDEN_HEADERS }) : answer(429, { "Retry-After": auth.retryAfter });
+    const key = auth.key;
+    const host = Object.hasOwn(ctx.config.hosts, key.host) ? ctx.config.hosts[key.host] : undefined;
+    if (!host || !hasScope(key, "invite:create")) return answer(403); // host no longer configured, or a key for other calls
+    const origin = requestOrigin(request, "api", key.id);
+    // The host's default lifetime, cut to the key's ceiling.
+    const ttl = key.maxTtl !== null && host.inviteTtl > key.maxTtl ? key.maxTtl : undefined;
+    const created = await createInvite(ctx, origin, { host, ttl, createdBy: `api/token/${key.id}` });
+    const status = wantsRedirect(query) ? 303 : 201;
+    if (wantsJson(request)) return answer(status, { Location: created.url, "Content-Type": "application/json" }, JSON.stringify(createdInviteView(created)));
+    return answer(status, { Location: created.url });
   };
   return new Elysia({ name: "invites-api" })
     .head(path, notAllowed) // registered first: a HEAD must never reach the GET handler and mint an invite

@@ -2,8 +2,24 @@ import ipaddr from "ipaddr.js";
 
 export type ParsedRange = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-/** Parses an address, normalising IPv4-mapped IPv6 (::ffff:a.b.c.d) to IPv4. Returns null for junk. */
+const parsed = new Map<string, ipaddr.IPv4 | ipaddr.IPv6 | null>();
+
+/**
+ * Parses an address, normalising IPv4-mapped IPv6 (::ffff:a.b.c.d) to IPv4. Returns null for junk. Results are
+ * memoised (bounded): the same few client addresses recur on every request, and ipaddr.js parsing is not cheap.
+ * Callers must not mutate the returned object.
+ */
 export function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  let hit = parsed.get(text);
+  if (hit === undefined) {
+    hit = parseIpUncached(text);
+    if (parsed.size >= 8192) parsed.clear();
+    parsed.set(text, hit);
+  }
+  return hit;
+}
+
+function parseIpUncached(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   const s = text.trim().replace(/^\[(.*)\]$/, "$1");
   if (!ipaddr.isValid(s)) return null;
   const addr = ipaddr.parse(s);

@@ -132,8 +132,10 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
  * provisioned outside any transaction; job 2 calls settleReservationTx(..., "consume") and then this function (or
  * settles with "release" if provisioning failed).
  */
-export function completeRegistrationTx(ctx: AppContext, origin: Origin, plan: RegistrationPlan, invite: Invite, now = Date.now()): Account | null {
-  const source = origin.source === "api" ? "api" : "web";
+export function completeRegistrationTx(ctx: AppContext, requestOrigin: Origin, plan: RegistrationPlan, invite: Invite, now = Date.now()): Account | null {
+  const source = requestOrigin.source === "api" ? "api" : "web";
+  // The person acting is the account being registered (or reset): the audit actor is that account.
+  const origin: Origin = { ...requestOrigin, actor: requestOrigin.actor ?? `${plan.username}@${plan.host.name}` };
   let account: Account | null = null;
   if (plan.kind === "reset") {
     if (!setPasswordTx(ctx, plan.host.name, plan.username, plan.passwordHash)) throw new AccountMissingError();

@@ -100,7 +100,7 @@ export async function startInvited(extraToml = "", prepare?: (dbPath: string) =>
   const config = join(dir, "invited.toml");
   writeFileSync(
     config,
-    `[server]\nlisten = "127.0.0.1:${port}"\n${serverToml}\n[database]\npath = ${JSON.stringify(db)}\n[limits]\nauth_failures = 1000000\n[hosts."example.com"]\npublic_url = "https://example.com"\n${extraToml}\n`,
+    `[server]\nlisten = "127.0.0.1:${port}"\n${serverToml}\n[database]\npath = ${JSON.stringify(db)}\n[limits]\nauth_failures = 0\n[hosts."example.com"]\npublic_url = "https://example.com"\n${extraToml}\n`,
   );
   const k = Bun.spawnSync([BIN, "key", "create", "example.com", "bench", "--config", config], { stdout: "pipe", stderr: "pipe" });
   if (k.exitCode !== 0) throw new Error(`key create failed: ${k.stderr}`);

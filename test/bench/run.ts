@@ -39,6 +39,21 @@ async function main() {
     await plain.stop();
   }
 
+  // Issue 4: invite creation with the audit log on (the default) against the same with [audit] enabled = false.
+  const auditOff = await startInvited("[audit]\nenabled = false\n");
+  const auditOn = await startInvited();
+  const createOn: WrkResult[] = [];
+  const createOff: WrkResult[] = [];
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      createOff.push(await wrk(`${auditOff.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, header: `Bearer ${auditOff.key}` }));
+      createOn.push(await wrk(`${auditOn.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, header: `Bearer ${auditOn.key}` }));
+    }
+  } finally {
+    await auditOff.stop();
+    await auditOn.stop();
+  }
+
   console.log("preparing 1,000,000 stored invites ...");
   const big = await startInvited("", (db) => fillInvites(db, 1_000_000));
   const createBig: WrkResult[] = [];
@@ -62,6 +77,10 @@ async function main() {
   line("(a) invite creation, Bearer key, committed", a, { label: "a/baseline", value: a.rps / b.rps, target: 0.25 });
   line("(b) wrong key, 403", f, { label: "b/baseline", value: f.rps / b.rps, target: 0.5 });
   line("(c) invite creation, 1,000,000 stored", c, { label: "c/a", value: c.rps / a.rps, target: 0.9 });
+  const on = summary(createOn);
+  const off = summary(createOff);
+  line("audit off: invite creation", off);
+  line("audit on: invite creation", on, { label: "on/off", value: on.rps / off.rps, target: 0.8 });
   console.log(`\nstatus checks: (a) ${a.statuses}\n               (b) ${f.statuses}\n               (c) ${c.statuses}`);
 }
 

@@ -1,0 +1,53 @@
+/**
+ * Error codes of /api/v1. They are part of the API: never rename one; add new ones instead. Every error answer is
+ * `{ "error": { "code": CODE, "message": TEXT } }`; the message is for people and may change.
+ */
+export const ERROR_CODES = {
+  invalid_request: [400, "The body, query or path failed validation (the message names the field)."],
+  invalid_json: [400, "The body is not valid JSON."],
+  invalid_cursor: [400, "The pagination cursor is not one this server handed out."],
+  missing_key: [401, "No `Authorization: Bearer ID/TOKEN` header. `?key=` is not accepted by /api/v1."],
+  invalid_key: [403, "The key is malformed, unknown, wrong, expired or disabled (the reason goes only to the audit log)."],
+  insufficient_scope: [403, "The key is valid but lacks the scope this call needs."],
+  ttl_above_key_limit: [403, "The requested lifetime is longer than the key's max_ttl."],
+  max_uses_above_key_limit: [403, "The requested max_uses is above the key's max_uses (or unlimited while the key has a ceiling)."],
+  not_found: [404, "No such route under /api/v1."],
+  invite_not_found: [404, "No invite with this id or token on the key's host."],
+  method_not_allowed: [405, "The route exists but not with this method (see the Allow header)."],
+  invite_used: [409, "The invite has no uses left."],
+  invite_expired: [410, "The invite has expired."],
+  invite_revoked: [410, "The invite was revoked."],
+  invalid_ttl: [422, "The lifetime is not a positive duration of at least 1s."],
+  ttl_too_long: [422, "The lifetime is longer than the host's invite_max_ttl."],
+  invalid_uses: [422, "max_uses is out of range."],
+  invalid_username: [422, "The username is empty, too long or has forbidden characters (or is missing for a reset invite)."],
+  invalid_label: [422, "A group or role name is empty, longer than 64 characters or has spaces/control characters, or there are more than 32."],
+  invalid_note: [422, "The note is longer than 1000 characters or has control characters."],
+  username_mismatch: [422, "The invite is bound to another username."],
+  rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],
+  locked_out: [429, "Too many failed authentications from this network; retry after Retry-After seconds."],
+  internal_error: [500, "A bug; the server log has the details."],
+  storage_unavailable: [503, "The database cannot take writes right now; retry later."],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Thrown by /api/v1 handlers and hooks; the API's error handler turns it into the JSON error answer. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.status = ERROR_CODES[code][0];
+  }
+}
+
+export function errorResponse(code: ErrorCode, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ error: { code, message } }), {
+    status: ERROR_CODES[code][0],
+    headers: { "Content-Type": "application/json", "Cache-Control": "no-store", ...headers },
+  });
+}

@@ -1,0 +1,55 @@
+import type { AppContext } from "../context.ts";
+import { recordEvent } from "../audit/service.ts";
+import { clientIp, requestOrigin } from "../http/request-info.ts";
+import { type ApiKey, markKeyUsed, recordAuthFailure, verifyApiKey } from "./service.ts";
+import { limiterFor, retryAfterSeconds } from "./limits.ts";
+
+/** Why a request with a key was refused; the HTTP layers map these to their own answers. */
+export type AuthRefusal =
+  | { ok: false; refusal: "locked_out" | "rate_limited"; retryAfter: string }
+  | { ok: false; refusal: "missing" | "invalid"; retryAfter: null };
+export type AuthResult = { ok: true; key: ApiKey } | AuthRefusal;
+
+/**
+ * Shared by /invites_api and /api/v1: lockout of the client's network, then the key check (failures are audited and
+ * counted towards a lockout), then the key's rate.
+ * A locked-out network is refused even with a valid key, for the whole lockout.
+ */
+export function authenticateRequest(ctx: AppContext, request: Request, secret: string | null, now = Date.now()): AuthResult {
+  const limiter = limiterFor(ctx);
+  const ip = clientIp(request);
+  const lockedMs = limiter.lockedFor(ip, now);
+  if (lockedMs > 0) return { ok: false, refusal: "locked_out", retryAfter: retryAfterSeconds(lockedMs) };
+
+  const check = verifyApiKey(ctx, secret, now);
+  if (!check.ok) {
+    const origin = requestOrigin(request, "api", check.keyId);
+    const lockout = limiter.recordFailure(ip, now);
+    recordAuthFailure(ctx, origin, check); // coalesced: repeats from one client cost no write each
+    if (lockout) {
+      ctx.db
+        .write(() =>
+          recordEvent(ctx, origin, {
+            type: "auth.lockout",
+            host: check.host ?? "",
+            details: { network: lockout.network, failures: lockout.failures, until: lockout.until, lockout_ms: ctx.config.limits.lockout },
+          }),
+        )
+        .catch(() => {});
+    }
+    return { ok: false, refusal: check.reason === "missing" ? "missing" : "invalid", retryAfter: null };
+  }
+
+  const waitMs = limiter.takeRate(check.key.id, check.key.rate, now);
+  if (waitMs > 0) return { ok: false, refusal: "rate_limited", retryAfter: retryAfterSeconds(waitMs) };
+  markKeyUsed(ctx, check.key.id, ip);
+  return check;
+}
+
+/** `Authorization: Bearer ID/TOKEN`, else null (the JSON API never reads ?key=). */
+export function bearerKey(request: Request): string | null {
+  const auth = request.headers.get("authorization");
+  if (auth === null) return null;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth);
+  return m ? m[1]! : null;
+}

@@ -1,0 +1,165 @@
+import type { AppContext } from "../context.ts";
+import type { Config } from "../config/index.ts";
+import { parseIp, truncateIp } from "../lib/ip.ts";
+
+/**
+ * Abuse control for API keys, kept in process memory: a token bucket per key (the key's `rate`) and a failure counter
+ * plus lockout per client network (`[limits]`). Nothing is persisted: a restart forgets buckets, failure counts and
+ * lockouts, and several processes would each keep their own. Entries expire on their own and the maps are bounded,
+ * so a flood of addresses cannot grow memory without limit.
+ */
+
+const RATE_RE = /^([1-9][0-9]{0,6})\/(sec|min|hour|day)$/;
+const PERIODS: Record<string, number> = { sec: 1000, min: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+export interface Rate {
+  /** Requests allowed per period; also the burst size. */
+  count: number;
+  periodMs: number;
+}
+
+/** Parses a key rate like `60/min` (N/sec, N/min, N/hour or N/day, N from 1 to 9999999); null when invalid. */
+export function parseRate(text: string): Rate | null {
+  const m = RATE_RE.exec(text);
+  return m ? { count: Number(m[1]), periodMs: PERIODS[m[2]!]! } : null;
+}
+
+interface Bucket {
+  rate: string;
+  tokens: number;
+  at: number;
+}
+
+interface Failures {
+  count: number;
+  since: number;
+}
+
+export interface Lockout {
+  /** The locked client network, e.g. `203.0.113.7/32` or `2001:db8::/64`. */
+  network: string;
+  failures: number;
+  until: number;
+}
+
+/** Per-process limiter state; one per AppContext (see limiterFor). */
+export class KeyLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly failures = new Map<string, Failures>();
+  private readonly locked = new Map<string, number>();
+  private readonly rates = new Map<string, Rate | null>();
+
+  constructor(
+    private readonly limits: Config["limits"],
+    private readonly maxEntries = 100_000,
+  ) {}
+
+  /** False when `auth_failures = 0`: failures are neither counted nor locked out. */
+  get lockoutEnabled(): boolean {
+    return this.limits.authFailures > 0;
+  }
+
+  /** The client network an address is counted under ([limits] ipv4_prefix / ipv6_prefix). */
+  network(ip: string): string | null {
+    if (ip === this.lastIp) return this.lastNetwork; // bursts come from one address: skip re-parsing it
+    const addr = parseIp(ip);
+    this.lastIp = ip;
+    this.lastNetwork = addr ? truncateIp(addr, this.limits.ipv4Prefix, this.limits.ipv6Prefix) : null;
+    return this.lastNetwork;
+  }
+  private lastIp: string | null = null;
+  private lastNetwork: string | null = null;
+
+  /** Milliseconds until this client's lockout ends; 0 when it is not locked out. Costs nothing while no one is. */
+  lockedFor(ip: string | null, now: number): number {
+    if (this.locked.size === 0 || ip === null) return 0;
+    const net = this.network(ip);
+    if (net === null) return 0;
+    const until = this.locked.get(net);
+    if (until === undefined) return 0;
+    if (now >= until) {
+      this.locked.delete(net);
+      return 0;
+    }
+    return until - now;
+  }
+
+  /**
+   * Counts one failed authentication from `ip`. Failures are counted in a window that opens at the first failure and
+   * lasts auth_window; the auth_failures-th failure inside it locks the network out for `lockout` and is returned so
+   * the caller can audit it. Requests refused during a lockout are not checked and do not extend it.
+   */
+  recordFailure(ip: string | null, now: number): Lockout | null {
+    if (!this.lockoutEnabled || ip === null) return null;
+    const net = this.network(ip);
+    if (net === null) return null;
+    let f = this.failures.get(net);
+    if (f === undefined || now - f.since >= this.limits.authWindow) {
+      if (f !== undefined) this.failures.delete(net); // re-insert so Map order stays oldest-first for eviction
+      f = { count: 0, since: now };
+      this.bound(this.failures, (v) => now - v.since >= this.limits.authWindow);
+      this.failures.set(net, f);
+    }
+    f.count++;
+    if (f.count < this.limits.authFailures) return null;
+    this.failures.delete(net);
+    const until = now + this.limits.lockout;
+    this.bound(this.locked, (v) => now >= v);
+    this.locked.set(net, until);
+    return { network: net, failures: f.count, until };
+  }
+
+  /**
+   * Takes one request from the key's bucket. Returns 0 when allowed, else the milliseconds until a request would be.
+   * A bucket holds `count` requests (the burst) and refills at count per period. A key without a rate is unlimited.
+   */
+  takeRate(keyId: string, rateText: string | null, now: number): number {
+    if (rateText === null) return 0;
+    let rate = this.rates.get(rateText);
+    if (rate === undefined) {
+      if (this.rates.size > 1000) this.rates.clear();
+      rate = parseRate(rateText);
+      this.rates.set(rateText, rate);
+    }
+    if (rate === null) return 0; // unreadable rate in the database: the CLI never writes one, so do not lock the key out
+    let b = this.buckets.get(keyId);
+    if (b === undefined || b.rate !== rateText) {
+      b = { rate: rateText, tokens: rate.count, at: now };
+      this.bound(this.buckets, (v) => now - v.at >= PERIODS.day!);
+      this.buckets.set(keyId, b);
+    } else {
+      const refill = ((now - b.at) * rate.count) / rate.periodMs;
+      b.tokens = Math.min(rate.count, b.tokens + refill);
+      b.at = now;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - b.tokens) * rate.periodMs) / rate.count - 1e-6); // - 1e-6: float noise must not add a ms
+  }
+
+  /** Keeps a map under maxEntries: drops stale entries first, then the oldest. */
+  private bound<V>(map: Map<string, V>, stale: (v: V) => boolean): void {
+    if (map.size < this.maxEntries) return;
+    for (const [k, v] of map) if (stale(v)) map.delete(k);
+    for (const k of map.keys()) {
+      if (map.size < this.maxEntries) break;
+      map.delete(k);
+    }
+  }
+}
+
+const limiters = new WeakMap<AppContext, KeyLimiter>();
+
+/** The limiter of a running server (one per context, shared by /invites_api and /api/v1). */
+export function limiterFor(ctx: AppContext): KeyLimiter {
+  let l = limiters.get(ctx);
+  if (!l) limiters.set(ctx, (l = new KeyLimiter(ctx.config.limits)));
+  return l;
+}
+
+/** Retry-After value: whole seconds, at least 1. */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
