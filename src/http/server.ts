@@ -1,7 +1,8 @@
 import type { Server } from "bun";
 import type { AppContext } from "../context.ts";
 import { createApp } from "./app.ts";
-import { setRequestInfo } from "./request-info.ts";
+import { matchedRoute, setRequestInfo } from "./request-info.ts";
+import { metrics, observeHttpRequest } from "../metrics/index.ts";
 import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { recordEvent } from "../audit/service.ts";
@@ -28,6 +29,7 @@ export function startServer(ctx: AppContext): RunningServer {
   const fetchHandler = async (request: Request, server: Server<undefined>): Promise<Response> => {
     const startedAt = performance.now();
     inFlight++;
+    metrics.httpInFlight.inc();
     const peer = server.requestIP(request)?.address ?? null;
     const ip = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
     setRequestInfo(request, { ip, startedAt });
@@ -39,7 +41,9 @@ export function startServer(ctx: AppContext): RunningServer {
       response = new Response("internal error\n", { status: 500 });
     } finally {
       inFlight--;
+      metrics.httpInFlight.dec();
     }
+    observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
     if (logRequests) {
       const url = request.url;
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);

@@ -6,6 +6,7 @@ import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
 import { checkUsername, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
+import { metrics } from "../metrics/index.ts";
 
 export type InviteKind = "account" | "reset";
 export type InviteStatus = "active" | "expired" | "used" | "revoked";
@@ -129,6 +130,7 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
     );
     return row;
   });
+  metrics.invitesCreated.inc({ host: input.host.name });
   return { invite, token, url: inviteUrl(input.host, token), xmppUri: xmppUri(input.host, token) };
 }
 
