@@ -76,10 +76,12 @@ function healthCheck(sqlite: Sqlite, batcher: WriteBatcher, write: Db["write"]):
       return e instanceof Error ? e : new Error(String(e));
     }
     if (!batcher.lastFailure) return null;
-    // The last write failed. Try a one-row no-op write so health recovers without waiting for real traffic;
-    // concurrent health checks share one probe.
+    // The last write failed. Try a write that changes nothing yet really reaches the file, so health recovers
+    // without waiting for real traffic. (An UPDATE to the same value is not enough: SQLite skips identical cells.
+    // Setting user_version always rewrites page 1; invited does not use user_version.) Concurrent checks share it.
     probe ??= write(() => {
-      sqlite.run("UPDATE __drizzle_migrations SET hash = hash WHERE id = (SELECT max(id) FROM __drizzle_migrations)");
+      const v = Number((sqlite.query("PRAGMA user_version").get() as { user_version: number }).user_version) | 0;
+      sqlite.exec(`PRAGMA user_version = ${v}`);
     }).finally(() => (probe = null));
     try {
       await probe;
