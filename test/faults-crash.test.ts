@@ -43,5 +43,5 @@ describe("SIGKILL under load", () => {
     } finally {
       sb.cleanup();
     }
-  });
+  }, 60_000);
 });

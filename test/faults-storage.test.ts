@@ -165,5 +165,5 @@ describe("disk full while serving", () => {
       run(["umount", "-l", mnt]);
       rmSync(mnt, { recursive: true, force: true });
     }
-  });
+  }, 30_000);
 });

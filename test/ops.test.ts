@@ -59,7 +59,7 @@ describe("invited backup", () => {
       await server.stop();
       sb.cleanup();
     }
-  });
+  }, 30_000);
 
   test("refuses to overwrite an existing file unless --force, and never leaves a temp file behind", async () => {
     const sb = sandbox();

@@ -34,7 +34,7 @@ describe("graceful shutdown under load", () => {
     } finally {
       sb.cleanup();
     }
-  });
+  }, 30_000);
 
   // The forced path (a request still running at shutdown_timeout is cut, exit 0 anyway) needs a route that can stay
   // busy for seconds; none exists yet (a request whose body never arrives is not "in flight" for Bun: its
