@@ -1,0 +1,24 @@
+// The routes the fuzz test (test/faults-fuzz.test.ts) aims at. One list in one place: add every new route here
+// (/register, /api/v1/..., account pages) so the fuzzer covers it.
+
+export interface FuzzRoute {
+  /** Path as served; `:param` segments are filled with random junk or plausible ids. */
+  path: string;
+  /** Methods the route answers; the fuzzer also sends others. */
+  methods: string[];
+  /** The query string is a token (/invite?TOKEN) rather than key=value pairs. */
+  tokenQuery?: boolean;
+  /** Send the valid API key sometimes, so the authenticated code path is fuzzed too. */
+  auth?: boolean;
+  /** Bodies the route understands, to mix well-formed with junk. */
+  bodies?: ("json" | "form" | "multipart")[];
+}
+
+export const FUZZ_ROUTES: FuzzRoute[] = [
+  { path: "/invites_api", methods: ["GET", "POST", "OPTIONS", "HEAD"], auth: true },
+  { path: "/invite", methods: ["GET", "HEAD"], tokenQuery: true },
+  { path: "/healthz", methods: ["GET"] },
+  { path: "/metrics", methods: ["GET"] },
+  { path: "/", methods: ["GET"] },
+  // Unknown paths are generated on top of these.
+];
