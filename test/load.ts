@@ -43,14 +43,13 @@ export function mintLoad(url: string, key: string, concurrency: number, maxMs = 
   };
 }
 
-/** Hashes of tokens that have no invite row. */
+/** Tokens that have no invite row. A token starts with its invite's 12-character id; the row stores sha256(token). */
 export function missingInvites(dbPath: string, tokens: string[]): string[] {
   const db = new Database(dbPath, { readonly: true });
   try {
-    const q = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM invites WHERE token_hash = ?");
-    return tokens.filter((t) => q.get(sha256(t))!.n !== 1);
+    const q = db.query<{ token_hash: string }, [string]>("SELECT token_hash FROM invites WHERE id = ?");
+    return tokens.filter((t) => q.get(t.slice(0, 12))?.token_hash !== sha256(t));
   } finally {
     db.close();
   }
 }
-

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import { openDatabase } from "../../src/db/index.ts";
+import { fillAudit, fillInvites, freePort } from "./lib.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 
@@ -65,13 +66,6 @@ function rssMiB(pid: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
-
 /** Milliseconds from a wrk latency figure like "812.00us", "3.21ms", "1.02s". */
 function wrkMs(text: string): number {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
@@ -94,29 +88,13 @@ export function parseWrk(out: string): Omit<ScaleRun, "rssAfterRunMiB" | "rssSet
   };
 }
 
-/** Fills a migrated database with `invites` invites and `auditRows` audit rows in one transaction. */
+/** A migrated database holding `invites` invites and `auditRows` audit rows (the bench runner's fillers). */
 export function prefill(path: string, host: string, invites: number, auditRows: number): number {
   const t0 = performance.now();
   openDatabase(path).close(); // schema via the real migrations
+  fillInvites(path, invites, host);
+  fillAudit(path, auditRows, { host });
   const db = new Database(path);
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF");
-  const now = Date.now();
-  const insertInvite = db.prepare(
-    "INSERT INTO invites (id, host, kind, token_hash, groups, roles, created_at, expires_at, max_uses, uses, created_by) VALUES (?, ?, 'account', ?, '[]', '[]', ?, ?, 1, ?, 'bench')",
-  );
-  const insertAudit = db.prepare(
-    "INSERT INTO audit_events (at, host, user, source, type, actor, ip, country_code, country_name, continent, user_agent, details) VALUES (?, ?, '', 'api', 'invite.created', 'bench', ?, 'GB', 'United Kingdom', 'Europe', 'bench/1.0', ?)",
-  );
-  db.transaction(() => {
-    for (let i = 0; i < invites; i++) {
-      const id = i.toString(36).padStart(12, "0");
-      const hash = Bun.hash(`invite-${i}`).toString(16).padStart(16, "0").repeat(4); // unique 64 hex chars
-      insertInvite.run(id, host, hash, now - (invites - i) * 1000, now + 7 * 86_400_000, i % 3 === 0 ? 1 : 0);
-    }
-    for (let i = 0; i < auditRows; i++) {
-      insertAudit.run(now - (auditRows - i) * 1000, host, `81.2.${(i >> 8) & 255}.${i & 255}`, `{"invite_id":"${i.toString(36).padStart(12, "0")}","kind":"account","max_uses":1}`);
-    }
-  })();
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   db.close();
   return (performance.now() - t0) / 1000;
