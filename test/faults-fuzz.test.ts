@@ -326,6 +326,25 @@ describe("fuzz", () => {
   }, 240_000);
 });
 
+describe("routing ignores the Host header", () => {
+  test("a one-letter Host neither breaks routing nor lets /zz/metrics reach /metrics", async () => {
+    const sb = sandbox();
+    const server = await startServer(sb);
+    try {
+      const raw = (target: string, host: string) => sendRaw(server.port, enc.encode(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+      for (const host of ["a", "ab", "a:1", "localhost"]) {
+        expect({ host, status: await raw("/healthz", host) }).toEqual({ host, status: 200 });
+        expect({ host, status: await raw("/metrics", host) }).toEqual({ host, status: 200 }); // loopback is allowed
+        expect({ host, status: await raw("/zz/metrics", host) }).toEqual({ host, status: 404 });
+        expect({ host, status: await raw("/zzhealthz", host) }).toEqual({ host, status: 404 });
+      }
+    } finally {
+      await server.stop();
+      sb.cleanup();
+    }
+  });
+});
+
 /** A fetch case fetch() refused, written as raw bytes instead (method and headers as generated). */
 function toRaw(c: FetchCase): Uint8Array {
   const body = c.body === null ? new Uint8Array() : typeof c.body === "string" ? enc.encode(c.body) : c.body;

@@ -32,6 +32,10 @@ export function startServer(ctx: AppContext): RunningServer {
     metrics.httpInFlight.inc();
     const peer = server.requestIP(request)?.address ?? null;
     const ip = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
+    // Elysia looks for the path from index 11 of the URL on, so with a Host shorter than 4 characters ("Host: a")
+    // it would route "/zz/metrics" as "/metrics". Such requests get an authority long enough to parse right.
+    const slash = request.url.indexOf("/", 7);
+    if (slash >= 0 && slash < 11) request = new Request(`http://short-host${request.url.slice(slash)}`, request);
     setRequestInfo(request, { ip, startedAt });
     let response: Response;
     try {
