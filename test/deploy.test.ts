@@ -174,3 +174,82 @@ describe("the server under the unit's file-system and privilege restrictions", (
     }
   }, 60_000);
 });
+
+// deploy/nginx.conf for real: nginx (when installed) in front of invited, a client on another loopback address.
+// Proves the X-Forwarded-For handshake with the default trusted_proxies, and that nginx keeps /metrics and
+// oversized bodies away from invited. Skipped without nginx, openssl and curl (not a CI requirement).
+describe("deploy/nginx.conf in front of invited", () => {
+  const tools = ["nginx", "openssl", "curl"].every((t) => which(t) !== null);
+  if (!tools) console.warn("SKIPPED: nginx end-to-end test (needs nginx, openssl and curl)");
+  test.if(tools)("passes the real client address, replaces a forged X-Forwarded-For, hides /metrics, limits bodies", async () => {
+    const { sandbox, startServer, createKey } = await import("./helpers.ts");
+    const { Database } = await import("bun:sqlite");
+    const sb = sandbox();
+    const server = await startServer(sb);
+    const dir = mkdtempSync(join(tmpdir(), "invited-nginx-"));
+    let nginx: ReturnType<typeof Bun.spawn> | null = null;
+    try {
+      const key = await createKey(sb);
+      const cert = join(dir, "cert.pem");
+      const certKey = join(dir, "key.pem");
+      const gen = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=invite.example.org", "-keyout", certKey, "-out", cert], { stdout: "pipe", stderr: "pipe" });
+      expect(gen.exitCode).toBe(0);
+      const [p80, p443] = [freePort(), freePort()];
+      const site = nginxText
+        .replace(/^\s*listen \[::\]:\d+[^\n]*\n/gm, "")
+        .replace(/listen 80;/, `listen 127.0.0.1:${p80};`)
+        .replace(/listen 443 ssl http2;/, `listen 127.0.0.1:${p443} ssl http2;`)
+        .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${cert};`)
+        .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${certKey};`)
+        .replace(/server 127\.0\.0\.1:5280;/, `server 127.0.0.1:${server.port};`);
+      expect(site).toContain(`server 127.0.0.1:${server.port};`);
+      writeFileSync(join(dir, "site.conf"), site);
+      writeFileSync(
+        join(dir, "nginx.conf"),
+        `daemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n` +
+          ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${dir}/${t};\n`).join("") +
+          `  include ${dir}/site.conf;\n}\n`,
+      );
+      const syntax = Bun.spawnSync(["nginx", "-t", "-p", dir, "-c", join(dir, "nginx.conf")], { stdout: "pipe", stderr: "pipe" });
+      expect({ code: syntax.exitCode, err: syntax.stderr.toString() }).toMatchObject({ code: 0 });
+      nginx = Bun.spawn(["nginx", "-p", dir, "-c", join(dir, "nginx.conf")], { stdout: "ignore", stderr: "pipe" });
+
+      // The client connects from 127.0.0.2; nginx reaches invited from 127.0.0.1 (a trusted proxy by default).
+      const curl = async (args: string[]) => {
+        for (let i = 0; i < 100; i++) {
+          const r = Bun.spawnSync(["curl", "-sk", "--interface", "127.0.0.2", "-w", "\n%{http_code}", ...args], { stdout: "pipe", stderr: "pipe" });
+          const out = r.stdout.toString();
+          if (r.exitCode === 7) {
+            await Bun.sleep(30); // nginx not listening yet
+            continue;
+          }
+          const i2 = out.lastIndexOf("\n");
+          return { status: Number(out.slice(i2 + 1)), body: out.slice(0, i2) };
+        }
+        throw new Error("nginx did not start");
+      };
+      const base = `https://127.0.0.1:${p443}`;
+      const minted = await curl(["-H", `Authorization: Bearer ${key}`, "-H", "X-Forwarded-For: 8.8.8.8", `${base}/invites_api`]);
+      expect(minted.status).toBe(201);
+      expect((await curl([`http://127.0.0.1:${p80}/healthz`])).status).toBe(301);
+      expect((await curl([`${base}/healthz`])).status).toBe(200);
+      expect((await curl([`${base}/metrics`])).status).toBe(404);
+      const big = join(dir, "big.bin");
+      writeFileSync(big, new Uint8Array(2 * 1024 * 1024));
+      expect((await curl(["-X", "POST", "--data-binary", `@${big}`, "-H", `Authorization: Bearer ${key}`, `${base}/invites_api`])).status).toBe(413);
+
+      const db = new Database(sb.db, { readonly: true });
+      const row = db.query("SELECT ip FROM audit_events WHERE type = 'invite.created'").get();
+      db.close();
+      expect(row).toEqual({ ip: "127.0.0.2" }); // the client nginx saw, not 8.8.8.8 and not nginx itself
+    } finally {
+      if (nginx) {
+        nginx.kill("SIGQUIT");
+        await nginx.exited;
+      }
+      await server.stop();
+      sb.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
