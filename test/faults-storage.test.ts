@@ -125,6 +125,31 @@ describe("database file moved or deleted while serving", () => {
     }));
 });
 
+describe("database locked by another process", () => {
+  test("past busy_timeout a write answers 503 and counts as busy; it works again once the lock is gone", async () => {
+    const sb = sandbox();
+    const text = await Bun.file(sb.config).text();
+    await Bun.write(sb.config, text.replace("[database]\n", '[database]\nbusy_timeout = "200ms"\n'));
+    await withRunningServer(async (server, sb, key) => {
+      const { Database } = await import("bun:sqlite");
+      const other = new Database(sb.db);
+      other.exec("BEGIN IMMEDIATE"); // e.g. a stuck maintenance script holding the write lock
+      try {
+        const r = await mint(server, key);
+        expect(r.status).toBe(503);
+      } finally {
+        other.exec("ROLLBACK");
+        other.close();
+      }
+      expect((await mint(server, key)).status).toBe(201);
+      const metrics = await (await get(`${server.url}/metrics`)).text();
+      expect(metrics).toMatch(/^invited_db_busy_total [1-9]\d*$/m);
+      expect(metrics).toMatch(/^invited_db_write_failures_total\{reason="busy"\} [1-9]\d*$/m);
+      expect(server.output()).toMatch(/storage unavailable, answering 503: database is locked/);
+    }, sb);
+  });
+});
+
 describe("disk full while serving", () => {
   test.if(canMountTmpfs)("writes answer 503, nothing answers 5xx other than 503, and freeing space recovers", async () => {
     const mnt = mkdtempSync(join(tmpdir(), "invited-full-"));
