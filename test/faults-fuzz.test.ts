@@ -5,7 +5,7 @@
 // Reproduce a failure with INVITED_FUZZ_SEED=<seed printed on failure>.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { createKey, get, sandbox, startServer, type TestServer } from "./helpers.ts";
+import { cli, createKey, get, sandbox, startServer, type TestServer } from "./helpers.ts";
 import { FUZZ_ROUTES, type FuzzRoute } from "./fuzz-routes.ts";
 
 const FETCH_REQUESTS = 8000;
@@ -45,7 +45,7 @@ function pathFor(route: FuzzRoute): fc.Arbitrary<string> {
   );
 }
 
-function queryFor(route: FuzzRoute, key: string): fc.Arbitrary<string> {
+function queryFor(route: FuzzRoute, key: string, inviteToken: string): fc.Arbitrary<string> {
   const value = fc.oneof(
     fc.constant(key),
     fc.constant(encodeURIComponent(key)),
@@ -58,13 +58,17 @@ function queryFor(route: FuzzRoute, key: string): fc.Arbitrary<string> {
     .array(fc.tuple(fc.oneof(fc.constantFrom("key", "redirect", "t", "token", "x", "", "key[]", "%6Bey"), anyText(5).map(encodeURIComponent)), value), { maxLength: 5 })
     .map((ps) => (ps.length ? `?${ps.map(([k, v]) => `${k}=${v}`).join("&")}` : ""));
   const token = fc.oneof(
-    fc.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+    fc.constant(inviteToken),
+    fc.constant(inviteToken.slice(0, 12) + "A".repeat(22)), // a real id with the wrong secret
+    fc.stringMatching(/^[A-Za-z0-9]{12}[A-Za-z0-9_-]{22}$/),
     anyText(40).map(encodeURIComponent),
     badPercent,
     fc.constant("A".repeat(10_000)),
     fc.constant(""),
   );
-  return route.tokenQuery ? fc.oneof(pairs, token.map((t) => `?${t}`)) : fc.oneof({ weight: 3, arbitrary: pairs }, { weight: 1, arbitrary: fc.constant("") });
+  if (route.tokenQuery) return fc.oneof(pairs, token.map((t) => `?${t}`));
+  if (route.tokenParam) return fc.oneof(pairs, token.map((t) => `?${route.tokenParam}=${t}`), fc.constant(""));
+  return fc.oneof({ weight: 3, arbitrary: pairs }, { weight: 1, arbitrary: fc.constant("") });
 }
 
 function headersFor(key: string): fc.Arbitrary<[string, string][]> {
@@ -92,7 +96,11 @@ const badUtf8 = fc.constantFrom(
   new Uint8Array([0xed, 0xa0, 0x80]),
   new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0xff, 0x7d]), // {"a":\xff}
 );
+const formBody = fc
+  .array(fc.tuple(fc.constantFrom("user", "password", "password_confirm", "token", "t", "x"), fc.oneof(printable(40), anyText(20), fc.constant("a".repeat(70_000)))), { maxLength: 5 })
+  .map((fields) => fields.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&"));
 const body: fc.Arbitrary<Uint8Array | string | null> = fc.oneof(
+  { weight: 10, arbitrary: formBody },
   { weight: 40, arbitrary: fc.constant(null) },
   { weight: 10, arbitrary: fc.json({ maxDepth: 3 }) },
   { weight: 5, arbitrary: fc.constantFrom("{", '{"a":', "[1,2", "null", '"\\ud800"', "{}".repeat(1000)) },
@@ -105,12 +113,12 @@ const body: fc.Arbitrary<Uint8Array | string | null> = fc.oneof(
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "PROPFIND", "FOO", "get", "Post"];
 
-function fetchCase(key: string): fc.Arbitrary<FetchCase> {
+function fetchCase(key: string, inviteToken: string): fc.Arbitrary<FetchCase> {
   return fc.constantFrom(...FUZZ_ROUTES).chain((route) =>
     fc.record({
       kind: fc.constant("fetch" as const),
       method: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...route.methods) }, { weight: 1, arbitrary: fc.constantFrom(...METHODS) }),
-      target: fc.tuple(fc.oneof({ weight: 5, arbitrary: pathFor(route) }, { weight: 1, arbitrary: fc.webPath() }), queryFor(route, key)).map(([p, q]) => (p.startsWith("/") ? p : `/${p}`) + q),
+      target: fc.tuple(fc.oneof({ weight: 5, arbitrary: pathFor(route) }, { weight: 1, arbitrary: fc.webPath() }), queryFor(route, key, inviteToken)).map(([p, q]) => (p.startsWith("/") ? p : `/${p}`) + q),
       // On authenticated routes, half the requests carry the valid key so the code behind the check is fuzzed too.
       headers: fc.tuple(fc.boolean(), headersFor(key)).map(([withKey, hs]) =>
         route.auth && withKey ? [["Authorization", `Bearer ${key}`] as [string, string], ...hs.filter(([k]) => k !== "Authorization")] : hs,
@@ -267,8 +275,12 @@ describe("fuzz", () => {
     const server: TestServer = await startServer(sb);
     try {
       const key = await createKey(sb);
+      // One real invite (unlimited uses) so token-taking routes get past the token check sometimes.
+      const invite = await cli(["invite", "create", "example.com", "--unlimited"], { config: sb.config });
+      expect(invite.code).toBe(0);
+      const inviteToken = /\?([A-Za-z0-9_-]+)\s*$/.exec(invite.stdout.trim())![1]!;
       const cases: Case[] = [
-        ...fc.sample(fetchCase(key), { numRuns: FETCH_REQUESTS, seed }),
+        ...fc.sample(fetchCase(key, inviteToken), { numRuns: FETCH_REQUESTS, seed }),
         ...fc.sample(rawCase(key), { numRuns: RAW_REQUESTS, seed: seed + 1 }),
       ];
       // Interleave raw and fetch traffic.
@@ -327,11 +339,16 @@ describe("fuzz", () => {
 });
 
 describe("routing ignores the Host header", () => {
-  test("a one-letter Host neither breaks routing nor lets /zz/metrics reach /metrics", async () => {
+  test("no Host, or a one-letter Host, neither breaks routing nor lets /zz/metrics reach /metrics", async () => {
     const sb = sandbox();
     const server = await startServer(sb);
     try {
       const raw = (target: string, host: string) => sendRaw(server.port, enc.encode(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+      // HTTP/1.0 allows a request without Host; Bun then gives the bare path as the URL.
+      for (const path of ["/healthz", "/register", "/register?t=abc", "/invite?abc", "/invites_api", "/metrics", "/nope"]) {
+        const status = await sendRaw(server.port, enc.encode(`GET ${path} HTTP/1.0\r\n\r\n`));
+        expect({ path, status: status !== null && status < 500 }).toEqual({ path, status: true });
+      }
       for (const host of ["a", "ab", "a:1", "localhost"]) {
         expect({ host, status: await raw("/healthz", host) }).toEqual({ host, status: 200 });
         expect({ host, status: await raw("/metrics", host) }).toEqual({ host, status: 200 }); // loopback is allowed

@@ -8,6 +8,8 @@ export interface FuzzRoute {
   methods: string[];
   /** The query string is a token (/invite?TOKEN) rather than key=value pairs. */
   tokenQuery?: boolean;
+  /** The token travels in this query parameter (/register?t=TOKEN). */
+  tokenParam?: string;
   /** Send the valid API key sometimes, so the authenticated code path is fuzzed too. */
   auth?: boolean;
   /** Bodies the route understands, to mix well-formed with junk. */
@@ -20,5 +22,8 @@ export const FUZZ_ROUTES: FuzzRoute[] = [
   { path: "/healthz", methods: ["GET"] },
   { path: "/metrics", methods: ["GET"] },
   { path: "/", methods: ["GET"] },
+  { path: "/register", methods: ["GET", "POST"], tokenParam: "t", bodies: ["form", "multipart"] },
+  { path: "/assets/invited.svg", methods: ["GET", "HEAD"] },
+  { path: "/assets/logos/conversations.svg", methods: ["GET"] },
   // Unknown paths are generated on top of these.
 ];

@@ -32,10 +32,11 @@ export function startServer(ctx: AppContext): RunningServer {
     metrics.httpInFlight.inc();
     const peer = server.requestIP(request)?.address ?? null;
     const ip = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
-    // Elysia looks for the path from index 11 of the URL on, so with a Host shorter than 4 characters ("Host: a")
-    // it would route "/zz/metrics" as "/metrics". Such requests get an authority long enough to parse right.
-    const slash = request.url.indexOf("/", 7);
-    if (slash >= 0 && slash < 11) request = new Request(`http://short-host${request.url.slice(slash)}`, request);
+    // Give every request an absolute URL with an authority Elysia can parse: an HTTP/1.0 request without Host has
+    // the bare path as its URL (new URL() throws on it), and Elysia looks for the path from index 11 of the URL on,
+    // so with a Host shorter than 4 characters ("Host: a") it would route "/zz/metrics" as "/metrics".
+    const slash = request.url.startsWith("/") ? 0 : request.url.indexOf("/", 7);
+    if (slash >= 0 && slash < 11) request = new Request(`http://unknown-host${request.url.slice(slash)}`, request);
     setRequestInfo(request, { ip, startedAt });
     let response: Response;
     try {
