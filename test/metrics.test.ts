@@ -1,7 +1,7 @@
 // GET /metrics and the registry behind it.
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { createKey, get, sandbox, startServer, withServer } from "./helpers.ts";
+import { cli, createKey, get, sandbox, startServer, withServer } from "./helpers.ts";
 import { Registry } from "../src/metrics/registry.ts";
 
 /** Parses Prometheus text into { 'name{labels}': value }. */
@@ -66,6 +66,24 @@ describe("GET /metrics", () => {
       // The scrape itself is counted too, on the next scrape.
       const again = await scrape(server.url);
       expect(again.get('invited_http_requests_total{route="/metrics",method="GET",status="200"}')).toBe(1);
+    }));
+
+  test("counts invite redemptions (web registration)", () =>
+    withServer("", async (server, sb) => {
+      const created = await cli(["invite", "create", "example.com", "--uses", "2"], { config: sb.config });
+      expect(created.code).toBe(0);
+      const token = new URL(created.stdout.trim()).search.slice(1);
+      for (const user of ["alice", "bob"]) {
+        const r = await get(`${server.url}/register?t=${token}`, {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ user, password: "correct horse battery", token }).toString(),
+        });
+        expect(r.status).toBe(200);
+      }
+      const m = await scrape(server.url);
+      expect(m.get('invited_invites_redeemed_total{host="example.com"}')).toBe(2);
+      expect(m.get('invited_http_requests_total{route="/register",method="POST",status="200"}')).toBe(2);
     }));
 
   test("is a 404 for addresses outside metrics_allow, judged after X-Forwarded-For from a trusted proxy", () =>

@@ -301,6 +301,7 @@ export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: st
     .insert(redemptions)
     .values({ inviteId: invite.id, host: invite.host, username, kind: invite.kind, usedAt: now, inviteCreatedBy: invite.createdBy, source })
     .run();
+  metrics.invitesRedeemed.inc({ host: invite.host }); // counted with the ledger row (a failed commit would overcount one)
 }
 
 export type RedeemResult = { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure | "username_mismatch" };
