@@ -25,5 +25,11 @@ export const FUZZ_ROUTES: FuzzRoute[] = [
   { path: "/register", methods: ["GET", "POST"], tokenParam: "t", bodies: ["form", "multipart"] },
   { path: "/assets/invited.svg", methods: ["GET", "HEAD"] },
   { path: "/assets/logos/conversations.svg", methods: ["GET"] },
+  { path: "/api/v1/invites", methods: ["GET", "POST", "OPTIONS"], auth: true, bodies: ["json"] },
+  { path: "/api/v1/invites/redeem", methods: ["POST"], auth: true, bodies: ["json"] },
+  { path: "/api/v1/invites/:id", methods: ["GET", "DELETE"], auth: true },
+  { path: "/api/v1/audit", methods: ["GET"], auth: true },
+  { path: "/api/v1/openapi.json", methods: ["GET"] },
+  { path: "/api/v1/docs", methods: ["GET"] },
   // Unknown paths are generated on top of these.
 ];

@@ -86,6 +86,15 @@ describe("GET /metrics", () => {
       expect(m.get('invited_http_requests_total{route="/register",method="POST",status="200"}')).toBe(2);
     }));
 
+  test("counts lockouts after repeated key failures", () =>
+    withServer("[limits]\nauth_failures = 3\n", async (server) => {
+      for (let i = 0; i < 3; i++) expect((await get(`${server.url}/invites_api`, { headers: { Authorization: "Bearer AAAAAAAAAAAA/BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB" } })).status).toBe(403);
+      expect((await get(`${server.url}/invites_api`, { headers: { Authorization: "Bearer x" } })).status).toBe(429);
+      const m = await scrape(server.url);
+      expect(m.get("invited_lockouts_total")).toBe(1);
+      expect(m.get('invited_auth_failures_total{kind="api_key"}')).toBe(3);
+    }));
+
   test("is a 404 for addresses outside metrics_allow, judged after X-Forwarded-For from a trusted proxy", () =>
     // Loopback is a trusted proxy by default, so the forwarded address is the client that is judged.
     withServer("", async (server) => {

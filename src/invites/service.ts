@@ -301,7 +301,6 @@ export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: st
     .insert(redemptions)
     .values({ inviteId: invite.id, host: invite.host, username, kind: invite.kind, usedAt: now, inviteCreatedBy: invite.createdBy, source })
     .run();
-  metrics.invitesRedeemed.inc({ host: invite.host }); // counted with the ledger row (a failed commit would overcount one)
 }
 
 export type RedeemResult = { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure | "username_mismatch" };
@@ -311,7 +310,7 @@ export type RedeemResult = { ok: true; invite: Invite } | { ok: false; reason: C
  * Claim, ledger row and audit event commit together.
  */
 export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin, host: string, token: string, username: string): Promise<RedeemResult> {
-  return ctx.db.write((): RedeemResult => {
+  const result = await ctx.db.write((): RedeemResult => {
     const now = Date.now();
     const existing = findInviteByToken(ctx, token);
     if (!existing || existing.host !== host) return { ok: false, reason: "unknown" };
@@ -323,6 +322,8 @@ export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin,
     recordEvent(ctx, origin, { type: "invite.used", host, user: username, details: { invite_id: claim.invite.id, kind: claim.invite.kind, downstream: true } }, now);
     return { ok: true, invite: claim.invite };
   });
+  if (result.ok) metrics.invitesRedeemed.inc({ host }); // after the commit: a write job may run twice
+  return result;
 }
 
 /** The groups or roles column of an invite or account (a JSON list of strings). */

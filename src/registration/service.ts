@@ -13,6 +13,7 @@ import {
   type Account,
 } from "../accounts/service.ts";
 import { claimInviteUseTx, findInviteByToken, inviteStatus, parseLabels, recordRedemptionTx, type ClaimFailure, type Invite, type InviteKind } from "../invites/service.ts";
+import { metrics } from "../metrics/index.ts";
 
 /** Why an attempt was refused. Codes go into the `registration.refused` audit event; they never carry the password. */
 export type RefusalReason =
@@ -168,13 +169,15 @@ export function completeRegistrationTx(ctx: AppContext, requestOrigin: Origin, p
 /** Claims one use and completes the registration in ONE write job: either all of it commits or none of it. */
 async function commitRegistration(ctx: AppContext, origin: Origin, plan: RegistrationPlan): Promise<RegistrationResult> {
   try {
-    return await ctx.db.write((): RegistrationResult => {
+    const result = await ctx.db.write((): RegistrationResult => {
       const now = Date.now();
       const claim = claimInviteUseTx(ctx, plan.token, now, "use");
       if (!claim.ok) return { ok: false, reason: DEAD[claim.reason], invite: claim.invite, host: plan.host };
       const account = completeRegistrationTx(ctx, origin, plan, claim.invite, now);
       return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account, invite: claim.invite };
     });
+    if (result.ok) metrics.invitesRedeemed.inc({ host: plan.host.name }); // after the commit: a write job may run twice
+    return result;
   } catch (e) {
     if (e instanceof AccountExistsError) return { ok: false, reason: "username_taken", invite: null, host: plan.host };
     if (e instanceof AccountMissingError) return { ok: false, reason: "account_missing", invite: null, host: plan.host };
