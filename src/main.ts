@@ -6,12 +6,13 @@ import { keyCommand } from "./keys/cli.ts";
 import { inviteCommand } from "./invites/cli.ts";
 import { userCommand } from "./accounts/cli.ts";
 import { auditCommand } from "./audit/cli.ts";
+import { backupCommand, checkCommand } from "./ops/cli.ts";
 import { webhooksCommand } from "./notify/cli.ts";
 import { VERSION, versionText } from "./version.ts";
 
 export const main = defineCommand({
   meta: { name: "invited", version: VERSION, description: "Self-hosted invite service" },
-  subCommands: { serve: serveCommand, key: keyCommand, invite: inviteCommand, user: userCommand, audit: auditCommand, webhooks: webhooksCommand },
+  subCommands: { serve: serveCommand, key: keyCommand, invite: inviteCommand, user: userCommand, audit: auditCommand, backup: backupCommand, check: checkCommand, webhooks: webhooksCommand },
 });
 
 async function run(argv: string[]): Promise<number> {

@@ -218,6 +218,10 @@ describe("notification webhooks", () => {
     expect(r.stdout).toBe("requeued 1 delivery\n");
     await eventually(() => rows(sb)[0]?.status === "delivered", 10_000, "the retried row to be delivered");
     expect(receiver.received).toHaveLength(4);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toContain('invited_webhook_attempts_total{result="retry"} 2\n');
+    expect(metrics).toContain('invited_webhook_attempts_total{result="failed"} 1\n');
+    expect(metrics).toContain('invited_webhook_attempts_total{result="delivered"} 1\n');
 
     // Retrying a delivered row is an error.
     const again = await cli(["webhooks", "retry", id], { config: sb.config });
@@ -279,6 +283,19 @@ describe("webhooks CLI and config errors", () => {
     }
     const none = await cli(["webhooks", "retry", "--all"], { config: sb.config });
     expect(none).toMatchObject({ code: 0, stdout: "requeued 0 deliveries\n" });
+  });
+
+  test("invited check masks the secrets of every endpoint", async () => {
+    const one = newSecret();
+    const two = newSecret();
+    const sb = sandbox(notifyToml("https://hooks.example.com/a", one) + notifyToml("https://hooks.example.com/b", two, `retry_delay = "1m"`).replace('retry_delay = "100ms"\n', ""));
+    cleanups.push(() => sb.cleanup());
+    const r = await cli(["check"], { config: sb.config });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("whsec_");
+    expect(r.stdout).toContain('notify[0].secrets = ["********"]');
+    expect(r.stdout).toContain('notify[1].url = "https://hooks.example.com/b"');
+    expect(r.stdout).toContain('notify[1].retry_delay = "1m"');
   });
 
   test("list without any endpoint says so", async () => {

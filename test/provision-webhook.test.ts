@@ -131,6 +131,11 @@ describe("webhook provider", () => {
     expect(again.status).toBe(200);
     expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 1, reserved: 0 });
     expect(server.output()).not.toContain(PASSWORD);
+
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toContain('invited_provision_calls_total{host="example.com",result="failed"} 1\n');
+    expect(metrics).toContain('invited_provision_calls_total{host="example.com",result="created"} 1\n');
+    expect(metrics).toContain('invited_invites_redeemed_total{host="example.com"} 1\n');
   });
 
   test("timeout: a receiver slower than the timeout is a failure; the use is released", async () => {

@@ -1,4 +1,6 @@
-import type { Database as Sqlite, Statement } from "bun:sqlite";
+import { constants, type Database as Sqlite, type Statement } from "bun:sqlite";
+import { metrics, storageFailureReason } from "../metrics/index.ts";
+import { isStorageUnavailable } from "../http/errors.ts";
 
 interface Job {
   fn: () => unknown;
@@ -23,8 +25,14 @@ export class WriteBatcher {
   private readonly savepoint: Statement;
   private readonly release: Statement;
   private readonly rollbackTo: Statement;
+  private readonly movedFlag = new Int32Array(2);
+  /** The storage error that made the last transaction fail; cleared by the next successful commit. */
+  lastFailure: { at: number; error: Error } | null = null;
 
-  constructor(private readonly sqlite: Sqlite) {
+  constructor(
+    private readonly sqlite: Sqlite,
+    private readonly path = ":memory:",
+  ) {
     this.begin = sqlite.prepare("BEGIN IMMEDIATE");
     this.commit = sqlite.prepare("COMMIT");
     this.rollback = sqlite.prepare("ROLLBACK");
@@ -59,8 +67,10 @@ export class WriteBatcher {
 
   private runBatch(jobs: Job[], isolate: boolean): "done" | "retry" {
     try {
+      this.assertFileInPlace();
       this.begin.run();
     } catch (e) {
+      this.failed(e);
       for (const j of jobs) j.reject(e);
       return "done";
     }
@@ -80,6 +90,7 @@ export class WriteBatcher {
           this.rollbackTo.run();
           this.release.run();
         } catch {}
+        if (isStorageUnavailable(e)) this.failed(e);
         results.push({ ok: false, value: e });
       }
     }
@@ -87,9 +98,13 @@ export class WriteBatcher {
       this.commit.run();
     } catch (e) {
       this.safeRollback();
+      this.failed(e);
       for (const j of jobs) j.reject(e);
       return "done";
     }
+    this.lastFailure = null;
+    metrics.dbCommits.inc();
+    metrics.dbWrites.inc(undefined, jobs.length);
     jobs.forEach((j, i) => {
       const r = results[i]!;
       if (r.ok) j.resolve(r.value);
@@ -102,5 +117,28 @@ export class WriteBatcher {
     try {
       this.rollback.run();
     } catch {}
+  }
+
+  /**
+   * SQLite keeps writing to a database file that was deleted or renamed while open (WAL mode does not check), and
+   * everything written after that is lost at the next start. Refuse writes instead, until the file is back.
+   */
+  assertFileInPlace(): void {
+    if (this.path === ":memory:" || this.path === "") return;
+    this.movedFlag[0] = 0;
+    const rc = this.sqlite.fileControl(constants.SQLITE_FCNTL_HAS_MOVED, this.movedFlag);
+    if (rc === 0 && this.movedFlag[0] !== 0) {
+      throw Object.assign(new Error(`database file ${this.path} was deleted or replaced while open; writes are refused until it is back (or restart)`), {
+        code: "SQLITE_READONLY_DBMOVED",
+      });
+    }
+  }
+
+  private failed(e: unknown): void {
+    const error = e instanceof Error ? e : new Error(String(e));
+    this.lastFailure = { at: Date.now(), error };
+    const reason = storageFailureReason(e);
+    if (reason === "busy") metrics.dbBusy.inc();
+    metrics.dbWriteFailures.inc({ reason });
   }
 }

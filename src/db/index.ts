@@ -18,6 +18,8 @@ export interface Db {
   orm: Orm;
   /** Runs `fn` inside a write transaction; under load many callers share one commit (see batcher.ts). */
   write<T>(fn: () => T): Promise<T>;
+  /** null when the database answers reads and takes writes; otherwise the error that shows it does not (/healthz). */
+  health(): Promise<Error | null>;
   close(): void;
 }
 
@@ -42,12 +44,14 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     sqlite.exec("PRAGMA foreign_keys = ON");
     const orm = drizzle({ client: sqlite, schema });
     if (!options.readonly) applyMigrations(sqlite, orm, options.migrations ?? migrations);
-    const batcher = new WriteBatcher(sqlite);
+    const batcher = new WriteBatcher(sqlite, path);
+    const write = <T>(fn: () => T) => batcher.run(fn);
     return {
       path,
       sqlite,
       orm,
-      write: (fn) => batcher.run(fn),
+      write,
+      health: healthCheck(sqlite, batcher, write),
       close: () => {
         batcher.flushNow();
         try {
@@ -60,6 +64,30 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     sqlite.close();
     throw e;
   }
+}
+
+function healthCheck(sqlite: Sqlite, batcher: WriteBatcher, write: Db["write"]): Db["health"] {
+  let probe: Promise<void> | null = null;
+  return async () => {
+    try {
+      batcher.assertFileInPlace();
+      sqlite.query("SELECT count(*) FROM __drizzle_migrations").get();
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+    if (!batcher.lastFailure) return null;
+    // The last write failed. Try a write that changes nothing yet really reaches the file, so health recovers
+    // without waiting for real traffic. (An UPDATE to the same value is not enough: SQLite skips identical cells.
+    // Setting user_version always rewrites page 1; invited does not use user_version.) Concurrent checks share it.
+    probe ??= write(() => {
+      const v = Number((sqlite.query("PRAGMA user_version").get() as { user_version: number }).user_version) | 0;
+      sqlite.exec(`PRAGMA user_version = ${v}`);
+    }).finally(() => (probe = null));
+    try {
+      await probe;
+    } catch {}
+    return batcher.lastFailure?.error ?? null;
+  };
 }
 
 function applyMigrations(sqlite: Sqlite, orm: Orm, list: Migration[]): void {

@@ -5,12 +5,17 @@ import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { health } from "./health.ts";
 import { apiV1 } from "../api/index.ts";
-import { isStorageUnavailable } from "./errors.ts";
+import { isStorageUnavailable, storageErrorLogger } from "./errors.ts";
+import { setMatchedRoute } from "./request-info.ts";
+import { metricsRoutes } from "../metrics/routes.ts";
 
 /** The Elysia root: one plugin per feature, and the error-to-status mapping every route shares. */
 export function createApp(ctx: AppContext) {
+  const logStorageError = storageErrorLogger(ctx.log);
   return new Elysia({ name: "invited" })
-    .onError(({ code, error, request }) => {
+    .onTransform(({ request, route }) => setMatchedRoute(request, route))
+    .onError(({ code, error, request, route }) => {
+      setMatchedRoute(request, route);
       if (code === "NOT_FOUND") {
         // The router only knows standard methods; any other method on the API path is still a 405, not a 404.
         if (pathOf(request.url) === ctx.config.server.invitesApiPath) return invitesApiNotAllowed();
@@ -20,13 +25,14 @@ export function createApp(ctx: AppContext) {
       if (code === "VALIDATION") return plain(400, "invalid request");
       if (code === "INVALID_COOKIE_SIGNATURE") return plain(400, "invalid cookie");
       if (isStorageUnavailable(error)) {
-        ctx.log.error(`storage unavailable: ${(error as Error).message}`);
+        logStorageError(error);
         return plain(503, "service temporarily unavailable");
       }
       ctx.log.error(`unhandled error: ${(error as Error)?.stack ?? String(error)}`);
       return plain(500, "internal error");
     })
     .use(health(ctx))
+    .use(metricsRoutes(ctx))
     .use(invitesApi(ctx))
     .use(apiV1(ctx))
     .use(landingPages(ctx))

@@ -7,3 +7,23 @@ export function isStorageUnavailable(e: unknown): boolean {
     /database is locked|readonly database|disk is full|disk I\/O error|unable to open database|database disk image is malformed/i.test(msg)
   );
 }
+
+/**
+ * A logger for storage errors that writes the first one at once and then at most one line per interval with the
+ * number left out, so a full or read-only disk under load does not flood the journal.
+ */
+export function storageErrorLogger(log: { error(message: string): void }, intervalMs = 10_000): (e: unknown) => void {
+  let lastAt = -Infinity;
+  let suppressed = 0;
+  return (e) => {
+    const now = performance.now();
+    if (now - lastAt < intervalMs) {
+      suppressed++;
+      return;
+    }
+    const more = suppressed > 0 ? ` (${suppressed} similar error(s) not logged in the last ${Math.round((now - lastAt) / 1000)}s)` : "";
+    lastAt = now;
+    suppressed = 0;
+    log.error(`storage unavailable, answering 503: ${(e as Error)?.message ?? String(e)}${more}`);
+  };
+}

@@ -4,12 +4,23 @@ import type { Origin } from "../context.ts";
 export interface RequestInfo {
   ip: string | null;
   startedAt: number;
+  /** The route pattern Elysia matched (e.g. "/invites_api"), for metrics; unset when nothing matched. */
+  route?: string | null;
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
 
 export function setRequestInfo(request: Request, info: RequestInfo): void {
   infos.set(request, info);
+}
+
+export function setMatchedRoute(request: Request, route: string | null | undefined): void {
+  const info = infos.get(request);
+  if (info && route) info.route = route;
+}
+
+export function matchedRoute(request: Request): string | null {
+  return infos.get(request)?.route ?? null;
 }
 
 export function clientIp(request: Request): string | null {

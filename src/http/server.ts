@@ -1,7 +1,8 @@
 import type { Server } from "bun";
 import type { AppContext } from "../context.ts";
 import { createApp } from "./app.ts";
-import { setRequestInfo } from "./request-info.ts";
+import { matchedRoute, setRequestInfo } from "./request-info.ts";
+import { metrics, observeHttpRequest } from "../metrics/index.ts";
 import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { recordEvent } from "../audit/service.ts";
@@ -30,8 +31,14 @@ export function startServer(ctx: AppContext): RunningServer {
   const fetchHandler = async (request: Request, server: Server<undefined>): Promise<Response> => {
     const startedAt = performance.now();
     inFlight++;
+    metrics.httpInFlight.inc();
     const peer = server.requestIP(request)?.address ?? null;
     const ip = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
+    // Give every request an absolute URL with an authority Elysia can parse: an HTTP/1.0 request without Host has
+    // the bare path as its URL (new URL() throws on it), and Elysia looks for the path from index 11 of the URL on,
+    // so with a Host shorter than 4 characters ("Host: a") it would route "/zz/metrics" as "/metrics".
+    const slash = request.url.startsWith("/") ? 0 : request.url.indexOf("/", 7);
+    if (slash >= 0 && slash < 11) request = new Request(`http://unknown-host${request.url.slice(slash)}`, request);
     setRequestInfo(request, { ip, startedAt });
     let response: Response;
     try {
@@ -41,7 +48,9 @@ export function startServer(ctx: AppContext): RunningServer {
       response = new Response("internal error\n", { status: 500 });
     } finally {
       inFlight--;
+      metrics.httpInFlight.dec();
     }
+    observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
     if (logRequests) {
       const url = request.url;
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);

@@ -6,6 +6,7 @@ import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
 import { checkUsername, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
+import { metrics } from "../metrics/index.ts";
 
 export type InviteKind = "account" | "reset";
 export type InviteStatus = "active" | "expired" | "used" | "revoked";
@@ -129,6 +130,7 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
     );
     return row;
   });
+  metrics.invitesCreated.inc({ host: input.host.name });
   return { invite, token, url: inviteUrl(input.host, token), xmppUri: xmppUri(input.host, token) };
 }
 
@@ -308,7 +310,7 @@ export type RedeemResult = { ok: true; invite: Invite } | { ok: false; reason: C
  * Claim, ledger row and audit event commit together.
  */
 export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin, host: string, token: string, username: string): Promise<RedeemResult> {
-  return ctx.db.write((): RedeemResult => {
+  const result = await ctx.db.write((): RedeemResult => {
     const now = Date.now();
     const existing = findInviteByToken(ctx, token);
     if (!existing || existing.host !== host) return { ok: false, reason: "unknown" };
@@ -320,6 +322,8 @@ export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin,
     recordEvent(ctx, origin, { type: "invite.used", host, user: username, details: { invite_id: claim.invite.id, kind: claim.invite.kind, downstream: true } }, now);
     return { ok: true, invite: claim.invite };
   });
+  if (result.ok) metrics.invitesRedeemed.inc({ host }); // after the commit: a write job may run twice
+  return result;
 }
 
 /** The groups or roles column of an invite or account (a JSON list of strings). */

@@ -3,6 +3,7 @@ import { recordEvent } from "../audit/service.ts";
 import { clientIp, requestOrigin } from "../http/request-info.ts";
 import { type ApiKey, markKeyUsed, recordAuthFailure, verifyApiKey } from "./service.ts";
 import { limiterFor, retryAfterSeconds } from "./limits.ts";
+import { metrics } from "../metrics/index.ts";
 
 /** Why a request with a key was refused; the HTTP layers map these to their own answers. */
 export type AuthRefusal =
@@ -27,6 +28,7 @@ export function authenticateRequest(ctx: AppContext, request: Request, secret: s
     const lockout = limiter.recordFailure(ip, now);
     recordAuthFailure(ctx, origin, check); // coalesced: repeats from one client cost no write each
     if (lockout) {
+      metrics.lockouts.inc();
       ctx.db
         .write(() =>
           recordEvent(ctx, origin, {

@@ -6,6 +6,7 @@ import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
 import { authFailureLog } from "./failures.ts";
 import { parseRate } from "./limits.ts";
+import { metrics } from "../metrics/index.ts";
 
 export const KEY_ID_LENGTH = 12;
 const KEY_ID_RE = /^[A-Za-z0-9_-]{12}$/;
@@ -198,6 +199,7 @@ export function verifyApiKey(ctx: AppContext, secret: string | null, now = Date.
 
 /** Audit row for a refused key (coalesced, see failures.ts). Never the token; the key id only when it parsed. */
 export function recordAuthFailure(ctx: AppContext, origin: Origin, check: Extract<KeyCheck, { ok: false }>): void {
+  metrics.authFailures.inc({ kind: "api_key" });
   authFailureLog(ctx).record(origin, check);
 }
 

@@ -3,6 +3,7 @@ import { SYSTEM_ORIGIN } from "../context.ts";
 import type { NotifyEndpoint } from "../config/index.ts";
 import { recordEvent } from "../audit/service.ts";
 import { describeUrl, signedHeaders } from "../lib/webhooks.ts";
+import { metrics } from "../metrics/index.ts";
 import { onOutboxWrite } from "./outbox.ts";
 import {
   disableEndpointTx,
@@ -103,6 +104,7 @@ export function startDeliveryWorker(ctx: AppContext): DeliveryWorker {
       }
       return status;
     }).then((status) => {
+      if (status) metrics.webhookAttempts.inc({ result: !outcome.ok && outcome.status === 410 ? "gone" : status === "pending" ? "retry" : status });
       if (status === "failed") ctx.log.warn(`webhook ${row.eventType} (delivery ${row.id}) to ${describeUrl(endpoint.url)} failed for good: ${outcome.ok ? "" : outcome.error}`);
     });
   }

@@ -5,6 +5,7 @@ import type { HostConfig } from "../config/index.ts";
 import { recordEvent } from "../audit/service.ts";
 import { findAccount } from "../accounts/service.ts";
 import { claimInviteUseTx, inviteStatus, parseLabels, settleReservationTx, type ClaimFailure, type Invite } from "../invites/service.ts";
+import { metrics } from "../metrics/index.ts";
 import { providerFor, type ProvisionOutcome } from "./providers.ts";
 import { provisionReservations } from "./schema.ts";
 
@@ -108,6 +109,7 @@ export async function provisionThenRecord<T>(
       inviteId: invite.id,
     });
     const where = `${plan.username}@${plan.host.name} (invite ${invite.id})`;
+    metrics.provisionCalls.inc({ host: plan.host.name, result: outcome.result });
     if (outcome.result === "created") {
       try {
         const value = await ctx.db.write(() => {

@@ -13,6 +13,7 @@ import {
   type Account,
 } from "../accounts/service.ts";
 import { claimInviteUseTx, findInviteByToken, inviteStatus, parseLabels, recordRedemptionTx, type ClaimFailure, type Invite, type InviteKind } from "../invites/service.ts";
+import { metrics } from "../metrics/index.ts";
 import { provisionThenRecord } from "../provisioning/service.ts";
 
 /** Why an attempt was refused. Codes go into the `registration.refused` audit event; they never carry the password. */
@@ -177,13 +178,15 @@ export function completeRegistrationTx(ctx: AppContext, requestOrigin: Origin, p
 /** Claims one use and completes the registration in ONE write job: either all of it commits or none of it. */
 async function commitRegistration(ctx: AppContext, origin: Origin, plan: RegistrationPlan): Promise<RegistrationResult> {
   try {
-    return await ctx.db.write((): RegistrationResult => {
+    const result = await ctx.db.write((): RegistrationResult => {
       const now = Date.now();
       const claim = claimInviteUseTx(ctx, plan.token, now, "use");
       if (!claim.ok) return { ok: false, reason: DEAD[claim.reason], invite: claim.invite, host: plan.host };
       const account = completeRegistrationTx(ctx, origin, plan, claim.invite, now);
       return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account, invite: claim.invite };
     });
+    if (result.ok) metrics.invitesRedeemed.inc({ host: plan.host.name }); // after the commit: a write job may run twice
+    return result;
   } catch (e) {
     if (e instanceof AccountExistsError) return { ok: false, reason: "username_taken", invite: null, host: plan.host };
     if (e instanceof AccountMissingError) return { ok: false, reason: "account_missing", invite: null, host: plan.host };
@@ -198,7 +201,10 @@ async function commitRegistration(ctx: AppContext, origin: Origin, plan: Registr
  */
 async function provisionAndCommit(ctx: AppContext, origin: Origin, plan: RegistrationPlan, password: string): Promise<RegistrationResult> {
   const flow = await provisionThenRecord(ctx, origin, plan, password, (invite, now) => completeRegistrationTx(ctx, origin, plan, invite, now));
-  if (flow.ok) return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account: flow.value, invite: flow.invite };
+  if (flow.ok) {
+    metrics.invitesRedeemed.inc({ host: plan.host.name }); // after the commit, as for registrations without a provider
+    return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account: flow.value, invite: flow.invite };
+  }
   const reason: RefusalReason =
     flow.reason === "busy" ? "invite_busy" : flow.reason === "username_taken" || flow.reason === "account_missing" || flow.reason === "provision_failed" ? flow.reason : DEAD[flow.reason];
   return { ok: false, reason, invite: flow.invite, host: plan.host };

@@ -1,0 +1,35 @@
+// The routes the fuzz test (test/faults-fuzz.test.ts) aims at. One list in one place: add every new route here
+// (/register, /api/v1/..., account pages) so the fuzzer covers it.
+
+export interface FuzzRoute {
+  /** Path as served; `:param` segments are filled with random junk or plausible ids. */
+  path: string;
+  /** Methods the route answers; the fuzzer also sends others. */
+  methods: string[];
+  /** The query string is a token (/invite?TOKEN) rather than key=value pairs. */
+  tokenQuery?: boolean;
+  /** The token travels in this query parameter (/register?t=TOKEN). */
+  tokenParam?: string;
+  /** Send the valid API key sometimes, so the authenticated code path is fuzzed too. */
+  auth?: boolean;
+  /** Bodies the route understands, to mix well-formed with junk. */
+  bodies?: ("json" | "form" | "multipart")[];
+}
+
+export const FUZZ_ROUTES: FuzzRoute[] = [
+  { path: "/invites_api", methods: ["GET", "POST", "OPTIONS", "HEAD"], auth: true },
+  { path: "/invite", methods: ["GET", "HEAD"], tokenQuery: true },
+  { path: "/healthz", methods: ["GET"] },
+  { path: "/metrics", methods: ["GET"] },
+  { path: "/", methods: ["GET"] },
+  { path: "/register", methods: ["GET", "POST"], tokenParam: "t", bodies: ["form", "multipart"] },
+  { path: "/assets/invited.svg", methods: ["GET", "HEAD"] },
+  { path: "/assets/logos/conversations.svg", methods: ["GET"] },
+  { path: "/api/v1/invites", methods: ["GET", "POST", "OPTIONS"], auth: true, bodies: ["json"] },
+  { path: "/api/v1/invites/redeem", methods: ["POST"], auth: true, bodies: ["json"] },
+  { path: "/api/v1/invites/:id", methods: ["GET", "DELETE"], auth: true },
+  { path: "/api/v1/audit", methods: ["GET"], auth: true },
+  { path: "/api/v1/openapi.json", methods: ["GET"] },
+  { path: "/api/v1/docs", methods: ["GET"] },
+  // Unknown paths are generated on top of these.
+];
