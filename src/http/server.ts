@@ -2,7 +2,7 @@ import type { Server } from "bun";
 import type { AppContext } from "../context.ts";
 import { createApp } from "./app.ts";
 import { matchedRoute, setRequestInfo } from "./request-info.ts";
-import { metrics, observeHttpRequest } from "../metrics/index.ts";
+import { httpRequestStarted, observeHttpRequest } from "../metrics/index.ts";
 import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { recordEvent } from "../audit/service.ts";
@@ -28,37 +28,45 @@ export function startServer(ctx: AppContext): RunningServer {
   const requestLog = new BufferedLog();
   let inFlight = 0;
 
-  const fetchHandler = async (request: Request, server: Server<undefined>): Promise<Response> => {
+  // Runs for every request, so it avoids async/await and re-reading request.url: ~1 µs here is ~5% of a 403.
+  const fetchHandler = (incoming: Request, server: Server<undefined>): Response | Promise<Response> => {
     const startedAt = performance.now();
+    let request = incoming;
+    let url = request.url;
     inFlight++;
-    metrics.httpInFlight.inc();
+    httpRequestStarted();
     const peer = server.requestIP(request)?.address ?? null;
     const ip = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
     // Give every request an absolute URL with an authority Elysia can parse: an HTTP/1.0 request without Host has
     // the bare path as its URL (new URL() throws on it), and Elysia looks for the path from index 11 of the URL on,
     // so with a Host shorter than 4 characters ("Host: a") it would route "/zz/metrics" as "/metrics".
-    const slash = request.url.startsWith("/") ? 0 : request.url.indexOf("/", 7);
-    if (slash >= 0 && slash < 11) request = new Request(`http://unknown-host${request.url.slice(slash)}`, request);
+    const slash = url.charCodeAt(0) === 47 ? 0 : url.indexOf("/", 7);
+    if (slash >= 0 && slash < 11) {
+      request = new Request(`http://unknown-host${url.slice(slash)}`, request);
+      url = request.url;
+    }
     setRequestInfo(request, { ip, startedAt });
-    let response: Response;
-    try {
-      response = await app.fetch(request);
-    } catch (e) {
-      ctx.log.error(`request failed: ${(e as Error)?.stack ?? String(e)}`);
-      response = new Response("internal error\n", { status: 500 });
-    } finally {
+    const finish = (response: Response): Response => {
       inFlight--;
-      metrics.httpInFlight.dec();
+      observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
+      if (logRequests) {
+        const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+        const path = redactPath(pathStart >= 0 ? url.slice(pathStart) : "/", tokenPaths).slice(0, 300);
+        const ms = (performance.now() - startedAt).toFixed(1);
+        requestLog.write(`${timestamp()} ${ip ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
+      }
+      return response;
+    };
+    const fail = (e: unknown): Response => {
+      ctx.log.error(`request failed: ${(e as Error)?.stack ?? String(e)}`);
+      return finish(new Response("internal error\n", { status: 500 }));
+    };
+    try {
+      const result = app.fetch(request);
+      return result instanceof Promise ? result.then(finish, fail) : finish(result);
+    } catch (e) {
+      return fail(e);
     }
-    observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
-    if (logRequests) {
-      const url = request.url;
-      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-      const path = redactPath(pathStart >= 0 ? url.slice(pathStart) : "/", tokenPaths).slice(0, 300);
-      const ms = (performance.now() - startedAt).toFixed(1);
-      requestLog.write(`${timestamp()} ${ip ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
-    }
-    return response;
   };
 
   const server = Bun.serve({

@@ -1,6 +1,6 @@
 // The process-wide metrics. Features import `metrics` and call e.g. `metrics.invitesRedeemed.inc()`; nothing here
 // knows about HTTP. Served by src/metrics/routes.ts at GET /metrics.
-import { Registry } from "./registry.ts";
+import { type HistogramCell, Registry } from "./registry.ts";
 import { BUILD, VERSION } from "../version.ts";
 
 export const registry = new Registry();
@@ -58,11 +58,34 @@ for (const reason of ["busy", "readonly", "full", "ioerr", "moved", "other"]) me
 metrics.startTime.set(Math.round(Date.now() / 1000 - performance.now() / 1000));
 metrics.residentMemory.collectWith((g) => g.set(process.memoryUsage.rss()));
 
+// Per-request bookkeeping is on every request's path: the series cells are cached by (route, method, status) in
+// nested maps whose keys are strings the router already interned, so no label key is built per request; the
+// in-flight gauge is a plain number read at scrape time.
+let inFlight = 0;
+metrics.httpInFlight.collectWith((g) => g.set(inFlight));
+export function httpRequestStarted(): void {
+  inFlight++;
+}
+
+type HttpCells = { count: { n: number }; duration: HistogramCell };
+const httpCells = new Map<string, Map<string, Map<number, HttpCells>>>();
+
 /** One answered HTTP request. `route` is the matched pattern (bounded), never the raw path. */
 export function observeHttpRequest(method: string, route: string | null, status: number, seconds: number): void {
+  inFlight--;
   const r = route ?? "unmatched";
-  metrics.httpRequests.inc({ route: r, method: METHODS.has(method) ? method : "other", status: String(status) });
-  metrics.httpDuration.observe(seconds, { route: r });
+  const m = METHODS.has(method) ? method : "other";
+  let byMethod = httpCells.get(r);
+  if (!byMethod) httpCells.set(r, (byMethod = new Map()));
+  let byStatus = byMethod.get(m);
+  if (!byStatus) byMethod.set(m, (byStatus = new Map()));
+  let cells = byStatus.get(status);
+  if (!cells) {
+    cells = { count: metrics.httpRequests.cell({ route: r, method: m, status: String(status) }), duration: metrics.httpDuration.cell({ route: r }) };
+    byStatus.set(status, cells);
+  }
+  cells.count.n++;
+  metrics.httpDuration.observeCell(cells.duration, seconds);
 }
 
 /** Classifies a storage error for `invited_db_write_failures_total`. */

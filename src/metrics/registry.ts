@@ -18,9 +18,13 @@ abstract class Metric<L extends string> {
   abstract readonly type: "counter" | "gauge" | "histogram";
 
   protected slot<V>(labels: Partial<LabelValues<L>> | undefined, init: () => V): V {
-    let values = this.labelNames.map((n) => String(labels?.[n] ?? ""));
-    let key = values.join("\u0000");
+    // Hot path (every request updates a few series): build the key without intermediate arrays.
+    const names = this.labelNames;
+    let key = "";
+    for (let i = 0; i < names.length; i++) key += (i ? "\u0000" : "") + (labels?.[names[i]!] ?? "");
     let entry = this.series.get(key);
+    if (entry) return entry.value as V;
+    let values = names.map((n) => String(labels?.[n] ?? ""));
     if (!entry) {
       if (this.series.size >= MAX_SERIES) {
         values = this.labelNames.map(() => "other");
@@ -63,6 +67,10 @@ export class Counter<L extends string = never> extends Metric<L> {
     if (!(by >= 0)) return; // counters only go up
     const cell = this.slot(labels, () => ({ n: 0 }));
     cell.n += by;
+  }
+  /** The mutable cell of one series, for callers that cache it on a hot path (`cell.n += 1`). */
+  cell(labels?: Partial<LabelValues<L>>): { n: number } {
+    return this.slot(labels, () => ({ n: 0 }));
   }
   /** Current value of one series (0 if never incremented). */
   get(labels?: Partial<LabelValues<L>>): number {
@@ -107,7 +115,7 @@ export class Gauge<L extends string = never> extends Metric<L> {
   }
 }
 
-interface HistogramCell {
+export interface HistogramCell {
   counts: number[]; // per bucket, not cumulative
   sum: number;
   count: number;
@@ -125,9 +133,20 @@ export class Histogram<L extends string = never> extends Metric<L> {
     for (let i = 1; i < buckets.length; i++) if (!(buckets[i]! > buckets[i - 1]!)) throw new Error("buckets must increase");
   }
   observe(value: number, labels?: Partial<LabelValues<L>>): void {
-    const cell = this.slot<HistogramCell>(labels, () => ({ counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }));
-    const i = this.buckets.findIndex((b) => value <= b);
-    if (i >= 0) cell.counts[i]!++;
+    this.observeCell(this.cell(labels), value);
+  }
+  /** The cell of one series, for callers that cache it on a hot path (see observeCell). */
+  cell(labels?: Partial<LabelValues<L>>): HistogramCell {
+    return this.slot<HistogramCell>(labels, () => ({ counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }));
+  }
+  observeCell(cell: HistogramCell, value: number): void {
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++) {
+      if (value <= buckets[i]!) {
+        cell.counts[i]!++;
+        break;
+      }
+    }
     cell.sum += value;
     cell.count++;
   }
