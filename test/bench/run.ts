@@ -1,7 +1,9 @@
 // npm run bench: builds dist/invited, then measures it against a bare Bun.serve baseline with wrk in the same run.
 // Each scenario alternates baseline and invited runs and reports medians, because this machine is shared and noisy.
 import { $ } from "bun";
-import { ROOT, fillInvites, fmt, median, startBaseline, startInvited, wrk, type WrkResult } from "./lib.ts";
+import { BIN, ROOT, fillInvites, fmt, median, startBaseline, startInvited, wrk, type WrkResult } from "./lib.ts";
+import { benchAccountQuery, benchPruneUnderLoad } from "./audit.ts";
+import { runScaleBench } from "./scale.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -84,4 +86,24 @@ async function main() {
   console.log(`\nstatus checks: (a) ${a.statuses}\n               (b) ${f.statuses}\n               (c) ${c.statuses}`);
 }
 
+async function auditAndScale() {
+  // Issue 4: reading one account's events, and pruning, with 1,000,000 rows stored.
+  const q = await benchAccountQuery({ rows: 1_000_000 });
+  console.log(`\naudit: one account's last 100 events, 1,000,000 rows stored: median ${q.medianMs} ms, p95 ${q.p95Ms} ms over ${q.runs} runs (limit ${q.limitMs} ms: ${q.ok ? "met" : "NOT met"})`);
+  const p = await benchPruneUnderLoad({ rows: 1_000_000 });
+  console.log(
+    `audit: pruning ${fmt(p.pruned)} expired rows while serving took ${(p.pruneMs / 1000).toFixed(1)} s in ${p.batches} batches; ` +
+      `invite creation meanwhile (${p.concurrency} clients): median ${p.medianLatencyMs} ms, p99 ${p.p99LatencyMs} ms, worst ${p.worstLatencyMs} ms ` +
+      `(outside the prune: median ${p.baselineMedianMs} ms, worst ${p.baselineWorstMs} ms)`,
+  );
+
+  // Issue 7: invite creation at 64 connections over 1M invites + 1M audit rows; latency and memory.
+  const r = await runScaleBench({ bin: BIN, invites: 1_000_000, auditRows: 1_000_000, connections: 64, duration: `${Math.max(SECONDS, 5)}s`, runs: ROUNDS });
+  const rps = median(r.runs.map((x) => x.requestsPerSec));
+  const p99 = median(r.runs.map((x) => x.p99Ms));
+  console.log(`\nscale: 1,000,000 invites + 1,000,000 audit rows, 64 connections: median ${fmt(rps)} req/s, p99 ${p99} ms (runs: ${r.runs.map((x) => fmt(x.requestsPerSec)).join(", ")})`);
+  console.log(`scale: RSS idle ${r.idleRssMiB} MiB (target < 64: ${r.checks.idleRssUnder64MiB ? "met" : "NOT met"}); after each run ${r.runs.map((x) => x.rssAfterRunMiB).join(", ")} MiB, settled ${r.runs.map((x) => x.rssSettledMiB).join(", ")} MiB; growth first→last ${r.rssGrowthMiB} MiB (${r.checks.noRssGrowth ? "no growth" : "GROWS"})`);
+}
+
 await main();
+if (!process.env.BENCH_QUICK) await auditAndScale();
