@@ -4,25 +4,13 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { copyFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, createKey, get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { BUILTIN_MMDB, rows, waitFor, type Row } from "./audit-support.ts";
+import { BUILTIN_MMDB, failedAuthProbe, rows, waitFor, where, type Row } from "./audit-support.ts";
 import { countryRecord, writeMmdb } from "./mmdb-writer.ts";
 
 // Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
 setDefaultTimeout(60_000);
 
-let seq = 0;
-/** A refused key (a new unknown key id each time, so no two probes are coalesced into one audit row). */
-async function failedAuth(server: TestServer, sb: Sandbox, xff: string): Promise<Row> {
-  const tag = `geo-${process.pid}-${++seq}`;
-  const headers = { "User-Agent": tag, "X-Forwarded-For": xff, Authorization: `Bearer GeoProbe${String(seq).padStart(4, "0")}/${"A".repeat(43)}` };
-  expect((await get(`${server.url}/invites_api`, { headers })).status).toBe(403);
-  const [row] = await waitFor(() => {
-    const r = rows(sb, "user_agent = ?", tag);
-    return r.length ? r : null;
-  }, `the event of ${tag}`);
-  return row!;
-}
-const where = (r: Row) => ({ ip: r.ip, country_code: r.country_code, country_name: r.country_name, continent: r.continent });
+const failedAuth = (server: TestServer, sb: Sandbox, xff: string) => failedAuthProbe(server, sb, xff);
 const warnings = (out: string) => out.split("\n").filter((l) => /warn: GeoIP database/.test(l));
 
 /** A sandbox whose [audit] points at `file`. */

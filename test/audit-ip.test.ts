@@ -2,29 +2,12 @@
 // truncation, ips/location switches, and known lookups from the built-in GeoIP database.
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { createKey, freePort, get, sandbox, startServer, withServer, writeConfig, type Sandbox, type TestServer } from "./helpers.ts";
-import { rows, waitFor, type Row } from "./audit-support.ts";
+import { failedAuthProbe, rows, waitFor, where, type Row } from "./audit-support.ts";
 
 // Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
 setDefaultTimeout(60_000);
 
-let seq = 0;
-/**
- * A refused API request (it writes key.auth_failed with the client IP); returns the row it wrote. Each probe names
- * a different unknown key id, because repeats of the same (client, key id, reason) are coalesced into one row.
- */
-async function failedAuth(server: TestServer, sb: Sandbox, xff: string | null, base = server.url): Promise<Row> {
-  const tag = `probe-${process.pid}-${++seq}`;
-  const headers: Record<string, string> = { "User-Agent": tag, Authorization: `Bearer Probe${String(seq).padStart(7, "0")}/${"A".repeat(43)}` };
-  if (xff !== null) headers["X-Forwarded-For"] = xff;
-  expect((await get(`${base}/invites_api`, { headers })).status).toBe(403);
-  const [row] = await waitFor(() => {
-    const r = rows(sb, "user_agent = ?", tag);
-    return r.length ? r : null;
-  }, `the event of ${tag}`);
-  return row!;
-}
-
-const where = (r: Row) => ({ ip: r.ip, country_code: r.country_code, country_name: r.country_name, continent: r.continent });
+const failedAuth = failedAuthProbe;
 const NOWHERE = { country_code: null, country_name: null, continent: null };
 
 describe("client IP and location", () => {

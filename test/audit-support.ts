@@ -1,7 +1,8 @@
 // Shared by the test/audit-*.test.ts files: read and seed the audit table of a sandbox database directly.
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { cli, ROOT, type Sandbox } from "./helpers.ts";
+import { expect } from "bun:test";
+import { cli, get, ROOT, type Sandbox, type TestServer } from "./helpers.ts";
 
 export const BUILTIN_MMDB = join(ROOT, "node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb");
 
@@ -105,3 +106,23 @@ export async function auditJson(sb: Sandbox, args: string[]): Promise<Record<str
 }
 
 export const DAY = 86_400_000;
+
+let probeSeq = 0;
+/**
+ * A refused API request (it writes key.auth_failed with the client IP); returns the row it wrote. Each probe names
+ * a different unknown key id, because repeats of the same (client, key id, reason) are coalesced into one row.
+ */
+export async function failedAuthProbe(server: TestServer, sb: Sandbox, xff: string | null, base = server.url): Promise<Row> {
+  const tag = `probe-${process.pid}-${++probeSeq}`;
+  const headers: Record<string, string> = { "User-Agent": tag, Authorization: `Bearer Probe${String(probeSeq).padStart(7, "0")}/${"A".repeat(43)}` };
+  if (xff !== null) headers["X-Forwarded-For"] = xff;
+  expect((await get(`${base}/invites_api`, { headers })).status).toBe(403);
+  const [row] = await waitFor(() => {
+    const r = rows(sb, "user_agent = ?", tag);
+    return r.length ? r : null;
+  }, `the event of ${tag}`);
+  return row!;
+}
+
+/** The location columns of a row, for comparisons. */
+export const where = (r: Row) => ({ ip: r.ip, country_code: r.country_code, country_name: r.country_name, continent: r.continent });

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
-import { eventually } from "./provision-helpers.ts";
+import { eventually, provisionConfigErrorTests } from "./provision-helpers.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -208,16 +208,5 @@ describe("command provider config", () => {
     ["command not a list", `type = "command"\ncommand = "adduser {username}"`, /provision\.command' must be a list/],
     ["taken_exit_code 0", `type = "command"\ncommand = ["adduser"]\ntaken_exit_code = 0`, /taken_exit_code' must be between 1 and 255/],
   ];
-  for (const [name, body, message] of cases) {
-    test(name, async () => {
-      const sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".provision]\n${body}\n`);
-      try {
-        const r = await cli(["invite", "list", "example.com"], { config: sb.config });
-        expect(r.code).toBe(2);
-        expect(r.stderr).toMatch(message);
-      } finally {
-        sb.cleanup();
-      }
-    });
-  }
+  provisionConfigErrorTests(cases);
 });

@@ -3,6 +3,8 @@
 import { randomBytes } from "node:crypto";
 import type { Server } from "bun";
 import { Webhook } from "standardwebhooks";
+import { expect, test } from "bun:test";
+import { cli, sandbox } from "./helpers.ts";
 
 export function newSecret(): string {
   return `whsec_${randomBytes(32).toString("base64")}`;
@@ -101,5 +103,25 @@ export async function eventually<T>(check: () => T | Promise<T>, ms = 15_000, wh
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
     await Bun.sleep(25);
+  }
+}
+
+/**
+ * One test per case: a host whose `[hosts."example.com".provision]` table is `body` must make every command exit 2
+ * with a message matching `message`, and no stack trace.
+ */
+export function provisionConfigErrorTests(cases: [name: string, body: string, message: RegExp][]): void {
+  for (const [name, body, message] of cases) {
+    test(name, async () => {
+      const sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".provision]\n${body}\n`);
+      try {
+        const r = await cli(["invite", "list", "example.com"], { config: sb.config });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        sb.cleanup();
+      }
+    });
   }
 }

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { cli, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
-import { eventually, newSecret, startReceiver, type Receiver } from "./provision-helpers.ts";
+import { eventually, newSecret, startReceiver, type Receiver, provisionConfigErrorTests } from "./provision-helpers.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -345,17 +345,5 @@ describe("provision config", () => {
     ["timeout out of range", `type = "webhook"\nurl = "http://127.0.0.1:1/"\nsecret = "${newSecret()}"\ntimeout = "1h"`, /timeout' must be between/],
     ["unknown key", `type = "none"\nretries = 3`, /provision\.retries' is not a known setting/],
   ];
-  for (const [name, body, message] of cases) {
-    test(name, async () => {
-      const sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".provision]\n${body}\n`);
-      try {
-        const r = await cli(["invite", "list", "example.com"], { config: sb.config });
-        expect(r.code).toBe(2);
-        expect(r.stderr).toMatch(message);
-        expect(r.stderr).not.toMatch(/\n\s+at /);
-      } finally {
-        sb.cleanup();
-      }
-    });
-  }
+  provisionConfigErrorTests(cases);
 });
