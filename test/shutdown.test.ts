@@ -3,6 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { createKey, sandbox, startServer } from "./helpers.ts";
 import { mintLoad, missingInvites } from "./load.ts";
+import { createInvite, register } from "./invite-helpers.ts";
+import { newSecret, startReceiver } from "./provision-helpers.ts";
 
 describe("graceful shutdown under load", () => {
   test("SIGTERM mid-load: requests in flight finish, exit 0 well within shutdown_timeout, every 201 is in the database", async () => {
@@ -36,8 +38,49 @@ describe("graceful shutdown under load", () => {
     }
   }, 30_000);
 
-  // The forced path (a request still running at shutdown_timeout is cut, exit 0 anyway) needs a route that can stay
-  // busy for seconds; none exists yet (a request whose body never arrives is not "in flight" for Bun: its
-  // connection is simply closed). Registration with a slow provisioning webhook will be one.
-  test.todo("a request still running at shutdown_timeout is cut and the process exits 0");
+  test("a request still running at shutdown_timeout is cut, the database is closed and the process exits 0", async () => {
+    // A registration whose provisioning webhook answers only after a minute stays in flight through the shutdown.
+    const secret = newSecret();
+    const receiver = startReceiver([secret], async () => {
+      await Bun.sleep(60_000);
+      return new Response(null, { status: 201 });
+    });
+    const sb = sandbox(`[hosts."example.com"]
+public_url = "https://example.com"
+[hosts."example.com".provision]
+type = "webhook"
+url = ${JSON.stringify(receiver.url)}
+secret = ${JSON.stringify(secret)}
+timeout = "2m"
+`);
+    try {
+      const server = await startServer(sb);
+      const invite = await createInvite(sb);
+      const pending = register(server, invite.token, "slowpoke", "correct horse battery").then((r) => r.status, () => 0);
+      while (receiver.received.length === 0) await Bun.sleep(20);
+
+      const t0 = performance.now();
+      server.proc.kill("SIGTERM");
+      await Bun.sleep(500);
+      server.proc.kill("SIGINT"); // an impatient second signal must not kill it halfway through closing
+      const code = await server.stop();
+      const elapsed = performance.now() - t0;
+      expect(code).toBe(0);
+      expect(server.output()).toContain("received SIGINT again; still shutting down");
+      // shutdown_timeout is 5 s in the sandbox config: the stop waits for it, then cuts the request.
+      expect(elapsed).toBeGreaterThan(4_500);
+      expect(elapsed).toBeLessThan(9_000);
+      expect(await pending).not.toBe(200); // cut: no success page for an account that was never confirmed
+      expect(server.output()).toMatch(/shutdown timeout: 1 request\(s\) still running/);
+
+      const db = new Database(sb.db, { readonly: true });
+      expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+      expect(db.query("SELECT count(*) AS n FROM audit_events WHERE type = 'server.stopped'").get()).toEqual({ n: 1 });
+      expect(db.query("SELECT count(*) AS n FROM accounts").get()).toEqual({ n: 0 });
+      db.close();
+    } finally {
+      receiver.stop();
+      sb.cleanup();
+    }
+  }, 60_000);
 });

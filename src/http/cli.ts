@@ -20,12 +20,20 @@ export const serveCommand = defineCommand({
       throw new Error(`cannot listen on ${ctx.config.server.hostname}:${ctx.config.server.port}: ${err.message}`);
     }
     await new Promise<void>((resolve) => {
+      let stopping = false;
       const onSignal = (signal: string) => {
+        // Keep the handlers installed: a repeated signal (a second Ctrl-C, a supervisor retrying) must not kill the
+        // process halfway through closing the database. shutdown_timeout already bounds the stop.
+        if (stopping) {
+          ctx.log.info(`received ${signal} again; still shutting down (at most server.shutdown_timeout)`);
+          return;
+        }
+        stopping = true;
         ctx.log.info(`received ${signal}, shutting down`);
         running.stop(signal).then(resolve);
       };
-      process.once("SIGTERM", () => onSignal("SIGTERM"));
-      process.once("SIGINT", () => onSignal("SIGINT"));
+      process.on("SIGTERM", () => onSignal("SIGTERM"));
+      process.on("SIGINT", () => onSignal("SIGINT"));
     });
     process.exit(0);
   },
