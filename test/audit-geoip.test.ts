@@ -4,7 +4,7 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { copyFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, createKey, get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { BUILTIN_MMDB, failedAuthProbe, rows, waitFor, where, type Row } from "./audit-support.ts";
+import { BUILTIN_MMDB, failedAuthProbe, rows, waitFor, where } from "./audit-support.ts";
 import { countryRecord, writeMmdb } from "./mmdb-writer.ts";
 
 // Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
 import { eventually, provisionConfigErrorTests } from "./provision-helpers.ts";
 

@@ -1,7 +1,7 @@
 // Webhook provider against real receivers on loopback: success, 409, 5xx, timeouts, network errors, redirects,
 // slow receivers under concurrency, secret rotation, password resets, keep_password and a crash mid-call.
 import { afterEach, describe, expect, test } from "bun:test";
-import { cli, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
 import { eventually, newSecret, startReceiver, type Receiver, provisionConfigErrorTests } from "./provision-helpers.ts";
 

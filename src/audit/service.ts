@@ -1,7 +1,5 @@
-import { sql } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import { perDb } from "../db/index.ts";
-import { auditEvents } from "./schema.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
 import { enqueueNotificationsTx } from "../notify/outbox.ts";
 
