@@ -1,6 +1,7 @@
 // invited backup, invited check, invited --version.
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
+import { mintLoad } from "./load.ts";
 import { existsSync, readFileSync, statSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { cli, createKey, get, sandbox, startServer, writeConfig } from "./helpers.ts";
@@ -22,23 +23,13 @@ describe("invited backup", () => {
     const server = await startServer(sb);
     try {
       const key = await createKey(sb);
-      let stop = false;
-      let created = 0;
-      const load = Promise.all(
-        Array.from({ length: 8 }, async () => {
-          while (!stop) {
-            const r = await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${key}` } });
-            expect(r.status).toBe(201);
-            created++;
-          }
-        }),
-      );
-      while (created < 200) await Bun.sleep(10);
+      const load = mintLoad(server.url, key, 8);
+      while (load.tokens.length < 200) await Bun.sleep(10);
       const target = join(sb.dir, "backup.db");
       const r = await cli(["backup", target], { config: sb.config });
       await Bun.sleep(100);
-      stop = true;
-      await load;
+      await load.stop();
+      expect(load.statuses.filter((s) => s !== 201)).toEqual([]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^backup written to .*backup\.db \(\d+ bytes, integrity_check ok; api_keys 1, invites \d+, redemptions 0, audit_events \d+\) in \d+ ms\n$/);
@@ -50,7 +41,7 @@ describe("invited backup", () => {
       const createdEvents = (copy.query("SELECT count(*) AS n FROM audit_events WHERE type = 'invite.created'").get() as { n: number }).n;
       copy.close();
       expect(copied).toBeGreaterThanOrEqual(200);
-      expect(copied).toBeLessThanOrEqual(created);
+      expect(copied).toBeLessThanOrEqual(load.tokens.length);
       expect(createdEvents).toBe(copied); // invite and its event were copied together, never half
       expect(statSync(target).mode & 0o777).toBe(0o600);
       // The server kept answering throughout and still does.

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
+import { mintLoad } from "./load.ts";
 
 describe("invited serve", () => {
   test("refuses to start when the port is taken", async () => {
@@ -83,15 +84,7 @@ describe("invited serve", () => {
     const server = await startServer(sb);
     try {
       const key = await createKey(sb);
-      let stop = false;
-      let created = 0;
-      const load = (async () => {
-        while (!stop) {
-          const rs = await Promise.all(Array.from({ length: 16 }, () => get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${key}` } })));
-          created += rs.filter((r) => r.status === 201).length;
-          expect(rs.every((r) => r.status === 201)).toBe(true);
-        }
-      })();
+      const load = mintLoad(server.url, key, 16);
       const keys: string[] = [];
       for (let i = 0; i < 10; i++) {
         const r = await cli(["key", "create", "example.com", `k${i}`], { config: sb.config });
@@ -99,9 +92,9 @@ describe("invited serve", () => {
         keys.push(r.stdout.trim());
         expect((await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${r.stdout.trim()}` } })).status).toBe(201);
       }
-      stop = true;
-      await load;
-      expect(created).toBeGreaterThan(0);
+      await load.stop();
+      expect(load.tokens.length).toBeGreaterThan(0);
+      expect(load.statuses.filter((s) => s !== 201)).toEqual([]);
       const list = await cli(["key", "list", "example.com"], { config: sb.config });
       expect(list.stdout.trim().split("\n").length).toBe(11);
     } finally {
