@@ -42,6 +42,25 @@ describe("invited serve", () => {
     }
   });
 
+  test("the request log shows client addresses only as the audit log would keep them", async () => {
+    for (const [audit, shown] of [
+      ["ipv4_prefix = 24", "81.2.69.0/24"],
+      ["ips = false", "-"],
+    ] as const) {
+      const sb = sandbox(`[audit]\n${audit}\n`);
+      const server = await startServer(sb);
+      try {
+        await get(`${server.url}/healthz`, { headers: { "X-Forwarded-For": "81.2.69.142" } });
+        await Bun.sleep(100);
+        expect(server.output()).toContain(` ${shown} GET /healthz 200 `);
+        expect(server.output()).not.toContain("81.2.69.142");
+      } finally {
+        await server.stop();
+        sb.cleanup();
+      }
+    }
+  });
+
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     test(`${signal} lets requests in flight finish, closes the database and exits 0`, async () => {
       const sb = sandbox();

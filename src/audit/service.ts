@@ -60,6 +60,14 @@ export function recordEvent(ctx: AppContext, origin: Origin, event: AuditInput, 
   );
 }
 
+/**
+ * The client address as this server may store or print it: cut to `[audit] ipv4_prefix`/`ipv6_prefix`, or null when
+ * `ips = false`. The request log uses it too, so no full address reaches the journal that the audit log would not keep.
+ */
+export function storedClientIp(ctx: AppContext, ip: string | null): string | null {
+  return ip ? clientFields(ctx, ip).ip : null;
+}
+
 interface ClientFields {
   ip: string | null;
   countryCode: string | null;

@@ -5,7 +5,7 @@ import { matchedRoute, setRequestInfo } from "./request-info.ts";
 import { httpRequestStarted, observeHttpRequest } from "../metrics/index.ts";
 import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
-import { recordEvent } from "../audit/service.ts";
+import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import { authFailureLog } from "../keys/failures.ts";
 import { startRetention } from "../audit/retention.ts";
@@ -53,7 +53,7 @@ export function startServer(ctx: AppContext): RunningServer {
         const pathStart = url.indexOf("/", url.indexOf("//") + 2);
         const path = redactPath(pathStart >= 0 ? url.slice(pathStart) : "/", tokenPaths).slice(0, 300);
         const ms = (performance.now() - startedAt).toFixed(1);
-        requestLog.write(`${timestamp()} ${ip ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
+        requestLog.write(`${timestamp()} ${storedClientIp(ctx, ip) ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
       }
       return response;
     };
