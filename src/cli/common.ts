@@ -36,12 +36,6 @@ export function requireHost(ctx: AppContext, name: string | undefined): HostConf
   return host;
 }
 
-/** citty gives a repeated string option as an array, a single one as a string. */
-export function many(value: unknown): string[] {
-  if (value === undefined || value === null || value === false) return [];
-  return (Array.isArray(value) ? value : [value]).map(String);
-}
-
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }

@@ -8,6 +8,7 @@ import * as accounts from "../accounts/schema.ts";
 import * as audit from "../audit/schema.ts";
 import { migrations, pendingMigrations, type Migration } from "./migrations.ts";
 import { WriteBatcher } from "./batcher.ts";
+import { onePer } from "../lib/memo.ts";
 
 export const schema = { ...keys, ...invites, ...accounts, ...audit };
 export type Orm = BunSQLiteDatabase<typeof schema>;
@@ -110,11 +111,4 @@ function applyMigrations(sqlite: Sqlite, orm: Orm, list: Migration[]): void {
 }
 
 /** Memoises a prepared statement per open database: `const stmt = perDb((db) => db.orm....prepare())`. */
-export function perDb<T>(factory: (db: Db) => T): (db: Db) => T {
-  const cache = new WeakMap<Db, T>();
-  return (db) => {
-    let value = cache.get(db);
-    if (value === undefined) cache.set(db, (value = factory(db)));
-    return value;
-  };
-}
+export const perDb = <T>(factory: (db: Db) => T): ((db: Db) => T) => onePer(factory);

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, isoTime, jsonArg, printJson, requireHost, withContext } from "../cli/common.ts";
+import { CliError, configArg, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseDuration, formatDuration } from "../lib/duration.ts";
 import {
@@ -17,22 +17,6 @@ import {
 } from "./service.ts";
 import { parseRate } from "./limits.ts";
 
-/** Every value of a repeatable option (`--scope a --scope b` or `--scope=a`); citty itself keeps only the last. */
-function repeated(rawArgs: string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const a = rawArgs[i]!;
-    if (a === "--") break;
-    if (a === `--${name}`) {
-      const v = rawArgs[i + 1];
-      if (v === undefined || v.startsWith("--")) throw new CliError(`--${name} needs a value`);
-      out.push(v);
-      i++;
-    } else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
-  }
-  return out;
-}
-
 function durationOption(name: string, value: unknown): number | null {
   if (value === undefined || value === null || value === false) return null;
   if (typeof value !== "string" || value === "") throw new CliError(`--${name} needs a duration like 90d, 24h or 30m`);
@@ -47,21 +31,23 @@ function keyStatus(k: ApiKey, now: number): "active" | "disabled" | "expired" {
   return "active";
 }
 
+const createArgs = {
+  host: { type: "positional", description: "Host the key mints invites for", required: true },
+  name: { type: "positional", description: "A name to recognise the key by", required: false },
+  expires: { type: "string", description: "The key stops working after this long, e.g. 90d", valueHint: "DURATION" },
+  scope: { type: "string", description: `What the key may do; repeatable (default invite:create). One of: ${SCOPES.join(", ")}`, valueHint: "SCOPE" },
+  "max-ttl": { type: "string", description: "Longest lifetime of an invite this key mints, e.g. 30d", valueHint: "DURATION" },
+  "max-uses": { type: "string", description: "Most uses of one invite this key mints", valueHint: "N" },
+  rate: { type: "string", description: "Requests allowed, e.g. 60/min (N/sec, N/min, N/hour, N/day)", valueHint: "N/UNIT" },
+  ...configArg,
+} as const;
+
 const create = defineCommand({
   meta: { name: "create", description: "Create an API key and print ID/TOKEN once (it is not stored)" },
-  args: {
-    host: { type: "positional", description: "Host the key mints invites for", required: true },
-    name: { type: "positional", description: "A name to recognise the key by", required: false },
-    expires: { type: "string", description: "The key stops working after this long, e.g. 90d", valueHint: "DURATION" },
-    scope: { type: "string", description: `What the key may do; repeatable (default invite:create). One of: ${SCOPES.join(", ")}`, valueHint: "SCOPE" },
-    "max-ttl": { type: "string", description: "Longest lifetime of an invite this key mints, e.g. 30d", valueHint: "DURATION" },
-    "max-uses": { type: "string", description: "Most uses of one invite this key mints", valueHint: "N" },
-    rate: { type: "string", description: "Requests allowed, e.g. 60/min (N/sec, N/min, N/hour, N/day)", valueHint: "N/UNIT" },
-    ...configArg,
-  },
+  args: createArgs,
   run: ({ args, rawArgs }) => {
-    // Options are checked before anything is opened.
-    const scopes = repeated(rawArgs, "scope");
+    // Options are checked before anything is opened; citty itself keeps only the last of a repeated --scope.
+    const scopes = (strictOptions(rawArgs, createArgs, ["scope"]).scope as string[] | undefined) ?? [];
     for (const s of scopes) if (!isScope(s)) throw new CliError(`unknown scope '${s}' (known: ${SCOPES.join(", ")})`);
     const expires = durationOption("expires", args.expires);
     const maxTtl = durationOption("max-ttl", args["max-ttl"]);

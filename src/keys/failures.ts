@@ -1,5 +1,6 @@
 import type { AppContext, Origin } from "../context.ts";
 import { recordEvent } from "../audit/service.ts";
+import { onePer } from "../lib/memo.ts";
 import type { KeyCheck } from "./service.ts";
 
 type Failure = Extract<KeyCheck, { ok: false }>;
@@ -72,9 +73,5 @@ export class AuthFailureLog {
   }
 }
 
-const logs = new WeakMap<AppContext, AuthFailureLog>();
-export function authFailureLog(ctx: AppContext): AuthFailureLog {
-  let log = logs.get(ctx);
-  if (!log) logs.set(ctx, (log = new AuthFailureLog(ctx)));
-  return log;
-}
+/** The failure log of a running server (one per context). */
+export const authFailureLog = onePer((ctx: AppContext) => new AuthFailureLog(ctx));

@@ -1,4 +1,5 @@
 import type { AppContext } from "../context.ts";
+import { onePer } from "../lib/memo.ts";
 import type { Config } from "../config/index.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
 
@@ -150,14 +151,8 @@ export class KeyLimiter {
   }
 }
 
-const limiters = new WeakMap<AppContext, KeyLimiter>();
-
 /** The limiter of a running server (one per context, shared by /invites_api and /api/v1). */
-export function limiterFor(ctx: AppContext): KeyLimiter {
-  let l = limiters.get(ctx);
-  if (!l) limiters.set(ctx, (l = new KeyLimiter(ctx.config.limits)));
-  return l;
-}
+export const limiterFor = onePer((ctx: AppContext) => new KeyLimiter(ctx.config.limits));
 
 /** Retry-After value: whole seconds, at least 1. */
 export function retryAfterSeconds(ms: number): string {
