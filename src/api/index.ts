@@ -6,6 +6,7 @@ import { ApiError, errorResponse } from "./errors.ts";
 import { invitesController } from "./invites.ts";
 import { auditController } from "./audit.ts";
 import { docsPage, openApiDocument, type OpenApiDocument } from "./openapi.ts";
+import { pathOf } from "../lib/url.ts";
 
 export const API_PREFIX = "/api/v1";
 
@@ -88,11 +89,6 @@ const DOCS_HEADERS = {
   "Referrer-Policy": "no-referrer",
 };
 
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  const end = url.indexOf("?", start);
-  return start < 0 ? "/" : url.slice(start, end < 0 ? undefined : end);
-}
 
 /** Which field failed and why, without echoing the value (a body may carry an invite token). */
 function validationMessage(error: unknown): string {

@@ -8,6 +8,7 @@ import { apiV1 } from "../api/index.ts";
 import { isStorageUnavailable, storageErrorLogger } from "./errors.ts";
 import { setMatchedRoute } from "./request-info.ts";
 import { metricsRoutes } from "../metrics/routes.ts";
+import { pathOf } from "../lib/url.ts";
 
 /** The Elysia root: one plugin per feature, and the error-to-status mapping every route shares. */
 export function createApp(ctx: AppContext) {
@@ -44,8 +45,3 @@ function plain(status: number, message: string): Response {
   return new Response(`${message}\n`, { status, headers: { "Content-Type": "text/plain; charset=utf-8" } });
 }
 
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  const end = url.indexOf("?", start);
-  return url.slice(start, end < 0 ? undefined : end);
-}

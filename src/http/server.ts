@@ -5,6 +5,7 @@ import { matchedRoute, setRequestInfo } from "./request-info.ts";
 import { httpRequestStarted, observeHttpRequest } from "../metrics/index.ts";
 import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
+import { pathAndQuery } from "../lib/url.ts";
 import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import { authFailureLog } from "../keys/failures.ts";
@@ -50,8 +51,7 @@ export function startServer(ctx: AppContext): RunningServer {
       inFlight--;
       observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
       if (logRequests) {
-        const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-        const path = redactPath(pathStart >= 0 ? url.slice(pathStart) : "/", tokenPaths).slice(0, 300);
+        const path = redactPath(pathAndQuery(url), tokenPaths).slice(0, 300);
         const ms = (performance.now() - startedAt).toFixed(1);
         requestLog.write(`${timestamp()} ${storedClientIp(ctx, ip) ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
       }

@@ -14,7 +14,6 @@ const CORS_HEADERS = {
 };
 
 const NO_QUERY = new URLSearchParams();
-const FORBIDDEN_HEADERS = { ...CORS_HEADERS };
 
 function answer(status: number, extra: Record<string, string> = {}, body: string | null = null): Response {
   return new Response(body, { status, headers: { ...CORS_HEADERS, ...extra } });
@@ -57,7 +56,7 @@ export function invitesApi(ctx: AppContext) {
     const q = url.indexOf("?");
     const query = q >= 0 ? new URLSearchParams(url.slice(q + 1)) : NO_QUERY;
     const auth = authenticateRequest(ctx, request, presentedKey(request, query));
-    if (!auth.ok) return auth.retryAfter === null ? new Response(null, { status: 403, headers: FORBIDDEN_HEADERS }) : answer(429, { "Retry-After": auth.retryAfter });
+    if (!auth.ok) return auth.retryAfter === null ? new Response(null, { status: 403, headers: CORS_HEADERS }) : answer(429, { "Retry-After": auth.retryAfter });
     const key = auth.key;
     const host = Object.hasOwn(ctx.config.hosts, key.host) ? ctx.config.hosts[key.host] : undefined;
     if (!host || !hasScope(key, "invite:create")) return answer(403); // host no longer configured, or a key for other calls
