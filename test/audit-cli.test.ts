@@ -1,14 +1,11 @@
 // The viewer: `invited audit HOST` / `USER@HOST` with --global, --no-global, --limit, --since, --type, --before and
 // --json; the 80-column table; bad input; reading while the server runs.
-import { describe, expect, test, beforeAll, afterAll, setDefaultTimeout } from "bun:test";
+import { describe, expect, test, beforeAll, afterAll } from "bun:test";
 import fc from "fast-check";
 import { cli, createKey, get, sandbox, startServer, type Sandbox } from "./helpers.ts";
 import { auditJson, DAY, migrate, rows, seed, waitFor } from "./audit-support.ts";
 import { renderTable } from "../src/audit/table.ts";
 import type { AuditEvent } from "../src/audit/service.ts";
-
-// Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
-setDefaultTimeout(60_000);
 
 const HOSTS = '[hosts."example.com"]\n[hosts."other.org"]\n';
 

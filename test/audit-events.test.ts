@@ -1,11 +1,8 @@
 // One audit event per existing action, with the right source, actor, host and details; `[audit] enabled = false`.
-import { describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
 import { auditJson, count, rows, waitFor } from "./audit-support.ts";
 import { createInvite, postForm, register } from "./invite-helpers.ts";
-
-// Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
-setDefaultTimeout(60_000);
 
 describe("audit events", () => {
   test("each action writes exactly one event with its source and actor", async () => {

@@ -1,14 +1,11 @@
 // GeoIP databases: a custom path (a copy of the built-in file, and a MaxMind-layout file), missing or corrupt files,
 // and a file replaced while the server runs.
-import { describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { copyFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, createKey, get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { BUILTIN_MMDB, failedAuthProbe, rows, waitFor, where } from "./audit-support.ts";
 import { countryRecord, writeMmdb } from "./mmdb-writer.ts";
-
-// Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
-setDefaultTimeout(60_000);
 
 const failedAuth = (server: TestServer, sb: Sandbox, xff: string) => failedAuthProbe(server, sb, xff);
 const warnings = (out: string) => out.split("\n").filter((l) => /warn: GeoIP database/.test(l));

@@ -1,11 +1,8 @@
 // Client IP in audit events: trusted/untrusted proxies, X-Forwarded-For chains, IPv4-mapped addresses, prefix
 // truncation, ips/location switches, and known lookups from the built-in GeoIP database.
-import { describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createKey, freePort, get, sandbox, startServer, withServer, writeConfig } from "./helpers.ts";
 import { failedAuthProbe, rows, waitFor, where } from "./audit-support.ts";
-
-// Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
-setDefaultTimeout(60_000);
 
 const failedAuth = failedAuthProbe;
 const NOWHERE = { country_code: null, country_name: null, continent: null };

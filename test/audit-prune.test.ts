@@ -1,14 +1,11 @@
 // Retention: expired events and the max_rows quota, pruned in batches by `invited audit prune [HOST]` and by the
 // server (shortly after start, then every prune_interval). Old rows are inserted directly to simulate age.
-import { describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
 import { count, DAY, migrate, rows, seed, waitFor, type SeedRow } from "./audit-support.ts";
 import { openContext } from "../src/bootstrap.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { pruneEvents } from "../src/audit/service.ts";
-
-// Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
-setDefaultTimeout(60_000);
 
 const TWO_HOSTS = '[hosts."example.com"]\n[hosts."other.org"]\n';
 

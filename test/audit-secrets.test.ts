@@ -1,15 +1,12 @@
 // No secret reaches the database, its WAL, the server's output or the audit viewer: every API token, invite token and
 // password used is searched for in the raw bytes. The tokens' SHA-256 hashes must be there, which proves the right
 // files were read. (Passwords are stored only as Bun.password hashes, salted, so no such control exists for them.)
-import { describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
 import { count, waitFor } from "./audit-support.ts";
 import { createInvite, postForm, register } from "./invite-helpers.ts";
-
-// Real servers and CLI processes on a shared 2-core machine: allow far more than bun's 5 s default.
-setDefaultTimeout(60_000);
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 

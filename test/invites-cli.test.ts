@@ -1,9 +1,6 @@
-import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { cli, sandbox, type Sandbox } from "./helpers.ts";
 import { auditEvents, createInvite, inviteRow, makeAccount, query, withRunningServer } from "./invite-helpers.ts";
-
-// Real servers, CLI processes and argon2id on a shared 2-core machine: bun 1.4 ignores bunfig's test timeout.
-setDefaultTimeout(60_000);
 
 let sb: Sandbox;
 beforeEach(() => {

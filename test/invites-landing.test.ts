@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderSVG } from "uqr";
 import { cli, get, sandbox, startServer, withServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { createInvite, makeAccount, register } from "./invite-helpers.ts";
-
-// Real servers, CLI processes and argon2id on a shared 2-core machine: bun 1.4 ignores bunfig's test timeout.
-setDefaultTimeout(60_000);
 
 let sb: Sandbox;
 let server: TestServer;

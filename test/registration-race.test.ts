@@ -1,14 +1,11 @@
 // Atomic redemption: concurrent registrations, revocation and expiry racing a registration in flight.
-import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { openContext } from "../src/bootstrap.ts";
 import { CLI_ORIGIN, type AppContext } from "../src/context.ts";
 import { claimInviteUseTx, createInvite as createInviteService, revokeInvite } from "../src/invites/service.ts";
 import { completeRegistrationTx, prepareRegistration, registerWithInvite } from "../src/registration/service.ts";
 import { cli, get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { accountCount, auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
-
-// Real servers, CLI processes and argon2id on a shared 2-core machine: bun 1.4 ignores bunfig's test timeout.
-setDefaultTimeout(60_000);
 
 /** argon2id bursts on two shared cores take seconds; generous so a loaded machine cannot fail them. */
 const SLOW = 120_000;

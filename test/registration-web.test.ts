@@ -1,10 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cli, get, rawRequest, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { accountCount, auditEvents, createInvite, inviteRow, makeAccount, postForm, query, register } from "./invite-helpers.ts";
 import { escapeHtml } from "../src/lib/html.ts";
-
-// Real servers, CLI processes and argon2id on a shared 2-core machine: bun 1.4 ignores bunfig's test timeout.
-setDefaultTimeout(60_000);
 
 let sb: Sandbox;
 let server: TestServer;
