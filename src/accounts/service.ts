@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { accounts } from "./schema.ts";
@@ -38,10 +38,6 @@ export function checkPassword(password: string, username: string, host: Pick<Hos
 /** argon2id via Bun.password; async so the server keeps answering while it hashes (~100 ms). */
 export function hashPassword(password: string): Promise<string> {
   return Bun.password.hash(password, { algorithm: "argon2id" });
-}
-
-export function verifyPassword(password: string, hash: string): Promise<boolean> {
-  return Bun.password.verify(password, hash);
 }
 
 export function findAccount(ctx: AppContext, host: string, username: string): Account | null {
@@ -115,8 +111,4 @@ export async function deleteAccount(ctx: AppContext, origin: Origin, host: strin
     recordEvent(ctx, origin, { type: "account.deleted", host, user: name });
     return true;
   });
-}
-
-export function countAccounts(ctx: AppContext, host: string): number {
-  return ctx.db.orm.select({ n: sql<number>`count(*)` }).from(accounts).where(eq(accounts.host, host)).get()?.n ?? 0;
 }

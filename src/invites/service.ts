@@ -172,14 +172,6 @@ export function listRedemptions(ctx: AppContext, inviteId: string): Redemption[]
   return ctx.db.orm.select().from(redemptions).where(eq(redemptions.inviteId, inviteId)).orderBy(redemptions.id).all();
 }
 
-export function countInvites(ctx: AppContext, host: string): number {
-  return ctx.db.orm.select({ n: sql<number>`count(*)` }).from(invites).where(eq(invites.host, host)).get()?.n ?? 0;
-}
-
-export function latestInvites(ctx: AppContext, host: string, limit: number): Invite[] {
-  return ctx.db.orm.select().from(invites).where(eq(invites.host, host)).orderBy(desc(invites.createdAt)).limit(limit).all();
-}
-
 /** SQL condition for each status, matching inviteStatus() (revoked, then used up, then expired). */
 function statusCondition(status: InviteStatus, now: number) {
   const notRevoked = sql`${invites.revokedAt} IS NULL`;

@@ -149,10 +149,6 @@ export async function setApiKeyDisabled(ctx: AppContext, origin: Origin, host: s
   });
 }
 
-export function getApiKey(ctx: AppContext, host: string, id: string): ApiKey | null {
-  return ctx.db.orm.select().from(apiKeys).where(and(eq(apiKeys.host, host), eq(apiKeys.id, id))).get() ?? null;
-}
-
 export type KeyFailure = "missing" | "malformed" | "unknown" | "mismatch" | "expired" | "disabled";
 export type KeyCheck = { ok: true; key: ApiKey } | { ok: false; reason: KeyFailure; keyId: string | null; host: string | null };
 

@@ -27,10 +27,6 @@ function parseIpUncached(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   return addr;
 }
 
-export function normaliseIp(text: string): string | null {
-  return parseIp(text)?.toString() ?? null;
-}
-
 /** Parses "10.0.0.0/8", "::1" etc.; a bare address is a one-host range. */
 export function parseRange(text: string): ParsedRange | null {
   const s = text.trim();

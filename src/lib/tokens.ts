@@ -63,5 +63,3 @@ export function digestsEqual(a: string, b: string): boolean {
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
   return diff === 0;
 }
-
-export const URL_SAFE = /^[A-Za-z0-9_-]+$/;
