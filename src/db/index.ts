@@ -35,9 +35,10 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Sqlite(path, options.readonly ? { readonly: true } : { create: true, readwrite: true, strict: true });
   try {
-    sqlite.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.round(options.busyTimeout ?? 5000))}`);
+    const busyTimeout = Math.max(0, Math.round(options.busyTimeout ?? 5000));
+    sqlite.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
     if (!options.readonly) {
-      sqlite.exec("PRAGMA journal_mode = WAL");
+      enableWal(sqlite, busyTimeout);
       sqlite.exec("PRAGMA synchronous = NORMAL");
       // Checkpoint every ~16 MB of WAL instead of 4 MB: fewer, larger checkpoints cost less per commit under load.
       sqlite.exec("PRAGMA wal_autocheckpoint = 4000");
@@ -89,6 +90,23 @@ function healthCheck(sqlite: Sqlite, batcher: WriteBatcher, write: Db["write"]):
     } catch {}
     return batcher.lastFailure?.error ?? null;
   };
+}
+
+/**
+ * Switches a database to WAL. On a brand-new file that another process is creating at the same moment, SQLite
+ * answers SQLITE_BUSY at once instead of calling the busy handler, so wait here as busy_timeout would.
+ */
+function enableWal(sqlite: Sqlite, busyTimeout: number): void {
+  const deadline = Date.now() + busyTimeout;
+  for (;;) {
+    try {
+      sqlite.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "SQLITE_BUSY" || Date.now() >= deadline) throw e;
+      Bun.sleepSync(5 + Math.random() * 20);
+    }
+  }
 }
 
 function applyMigrations(sqlite: Sqlite, orm: Orm, list: Migration[]): void {
