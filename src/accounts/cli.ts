@@ -1,16 +1,15 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseLabels } from "../invites/service.ts";
 import { deleteAccount, listAccounts } from "./service.ts";
 
 const listArgs = { host: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
 
-const list = defineCommand({
+const list = strictCommand({
   meta: { name: "list", description: "List a host's accounts" },
   args: listArgs,
-  run: ({ args, rawArgs }) => {
-    strictOptions(rawArgs, listArgs);
+  run: ({ args }) => {
     return withContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const accounts = listAccounts(ctx, host.name);
@@ -44,11 +43,10 @@ const list = defineCommand({
 
 const deleteArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, ...configArg } as const;
 
-const del = defineCommand({
+const del = strictCommand({
   meta: { name: "delete", description: "Delete an account (the invite ledger keeps its redemption rows)" },
   args: deleteArgs,
-  run: ({ args, rawArgs }) => {
-    strictOptions(rawArgs, deleteArgs);
+  run: ({ args }) => {
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
       if (!(await deleteAccount(ctx, CLI_ORIGIN, host.name, args.user))) throw new CliError("account not found");

@@ -1,3 +1,4 @@
+import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import { parseArgs } from "node:util";
 import { openContext } from "../bootstrap.ts";
 import type { AppContext } from "../context.ts";
@@ -44,18 +45,24 @@ export function isoTime(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? "-" : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-type OptionDefs = Record<string, { type?: string }>;
+type OptionDefs = Record<string, { type?: string; alias?: string | string[] }>;
 
 /**
  * citty parses with node:util parseArgs without `multiple` and without `strict`: a repeated option keeps only its
- * last value and a mistyped option is silently ignored. Commands that need either re-read their raw arguments here:
- * unknown options are errors, and the options named in `repeatable` collect every value (`--group a --group b`).
+ * last value and a mistyped option is silently ignored. Commands re-read their raw arguments here (most through
+ * strictCommand below): unknown options are errors, and the options named in `repeatable` collect every value
+ * (`--group a --group b`).
  */
 export function strictOptions(rawArgs: string[], defs: OptionDefs, repeatable: string[] = []): Record<string, string | boolean | string[] | undefined> {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
   for (const [name, def] of Object.entries(defs)) {
     if (def.type === "positional") continue;
-    options[name] = { type: def.type === "boolean" ? "boolean" : "string", ...(repeatable.includes(name) ? { multiple: true } : {}) };
+    const short = [def.alias ?? []].flat().find((a) => a.length === 1);
+    options[name] = {
+      type: def.type === "boolean" ? "boolean" : "string",
+      ...(repeatable.includes(name) ? { multiple: true } : {}),
+      ...(short ? { short } : {}),
+    };
   }
   try {
     return parseArgs({ args: rawArgs, options, strict: true, allowPositionals: true }).values as Record<string, string | boolean | string[] | undefined>;
@@ -70,4 +77,16 @@ export function formatTable(header: string[], rows: string[][]): string {
   const all = [header, ...rows].map((r) => r.map(clean));
   const widths = header.map((_, i) => Math.max(...all.map((r) => [...(r[i] ?? "")].length)));
   return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + " ".repeat(widths[i]! - [...c].length))).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+/** defineCommand whose options are checked strictly (strictOptions) before `run`: a mistyped option is an error. */
+export function strictCommand<const A extends ArgsDef>(def: CommandDef<A>): CommandDef<A> {
+  const run = def.run;
+  return defineCommand({
+    ...def,
+    run: (context) => {
+      strictOptions(context.rawArgs, (def.args ?? {}) as OptionDefs);
+      return run?.(context);
+    },
+  });
 }

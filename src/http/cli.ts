@@ -1,9 +1,8 @@
-import { defineCommand } from "citty";
 import { openContext } from "../bootstrap.ts";
-import { configArg } from "../cli/common.ts";
+import { configArg, strictCommand } from "../cli/common.ts";
 import { startServer } from "./server.ts";
 
-export const serveCommand = defineCommand({
+export const serveCommand = strictCommand({
   meta: { name: "serve", description: "Run the HTTP server" },
   args: { ...configArg },
   async run({ args }) {

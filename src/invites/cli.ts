@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { findAccount, normaliseUsername } from "../accounts/service.ts";
@@ -93,11 +93,10 @@ const listArgs = {
   ...configArg,
 } as const;
 
-const list = defineCommand({
+const list = strictCommand({
   meta: { name: "list", description: "List a host's invites, newest first (active ones only unless --all)" },
   args: listArgs,
-  run: ({ args, rawArgs }) => {
-    strictOptions(rawArgs, listArgs);
+  run: ({ args }) => {
     return withContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const now = Date.now();
@@ -126,11 +125,10 @@ const list = defineCommand({
 
 const showArgs = { host: { type: "positional", required: true }, id: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
 
-const show = defineCommand({
+const show = strictCommand({
   meta: { name: "show", description: "Show one invite and who used it" },
   args: showArgs,
-  run: ({ args, rawArgs }) => {
-    strictOptions(rawArgs, showArgs);
+  run: ({ args }) => {
     return withContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const invite = getInvite(ctx, host.name, args.id);
@@ -168,11 +166,10 @@ const show = defineCommand({
 
 const revokeArgs = { host: { type: "positional", required: true }, id: { type: "positional", required: true }, ...configArg } as const;
 
-const revoke = defineCommand({
+const revoke = strictCommand({
   meta: { name: "revoke", description: "Revoke an invite; its link stops working at once (revoking twice is fine)" },
   args: revokeArgs,
-  run: ({ args, rawArgs }) => {
-    strictOptions(rawArgs, revokeArgs);
+  run: ({ args }) => {
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
       if (!(await revokeInvite(ctx, CLI_ORIGIN, host.name, args.id))) throw new CliError("invite not found");

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext } from "../cli/common.ts";
+import { CliError, configArg, isoTime, jsonArg, printJson, requireHost, strictCommand, strictOptions, withContext } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseDuration, formatDuration } from "../lib/duration.ts";
 import {
@@ -102,7 +102,7 @@ function keyRecord(k: ApiKey, now: number) {
   };
 }
 
-const list = defineCommand({
+const list = strictCommand({
   meta: { name: "list", description: "List a host's API keys: ID<TAB>NAME; --long adds status, expiry, scopes, limits and last use" },
   args: {
     host: { type: "positional", required: true },
@@ -132,7 +132,7 @@ const list = defineCommand({
     }),
 });
 
-const del = defineCommand({
+const del = strictCommand({
   meta: { name: "delete", description: "Delete an API key; it stops working at once" },
   args: { host: { type: "positional", required: true }, id: { type: "positional", required: true }, ...configArg },
   run: ({ args }) =>
@@ -143,7 +143,7 @@ const del = defineCommand({
 });
 
 function toggle(disabled: boolean) {
-  return defineCommand({
+  return strictCommand({
     meta: { name: disabled ? "disable" : "enable", description: disabled ? "Disable an API key (refused like a wrong key until enabled)" : "Enable a disabled API key" },
     args: { host: { type: "positional", required: true }, id: { type: "positional", required: true }, ...configArg },
     run: ({ args }) =>
@@ -154,7 +154,7 @@ function toggle(disabled: boolean) {
   });
 }
 
-const rotate = defineCommand({
+const rotate = strictCommand({
   meta: { name: "rotate", description: "Give a key a new token (same id) and print ID/TOKEN; the old token works until --grace ends" },
   args: {
     host: { type: "positional", required: true },

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, strictOptions, withContext } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, withContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { DeliveryError, endpointSummaries, LIST_LIMIT, listDeliveries, retryDeliveries, type Delivery } from "./service.ts";
 
@@ -10,11 +10,10 @@ function lastResult(d: Delivery): string {
   return d.lastError ?? (d.lastStatus !== null ? String(d.lastStatus) : "-");
 }
 
-const list = defineCommand({
+const list = strictCommand({
   meta: { name: "list", description: "Show notification endpoints and their pending and failed deliveries" },
   args: listArgs,
-  run: ({ args, rawArgs }) => {
-    strictOptions(rawArgs, listArgs);
+  run: ({ args }) => {
     return withContext(args, (ctx) => {
       const endpoints = endpointSummaries(ctx);
       const deliveries = listDeliveries(ctx, { all: Boolean(args.all) });
@@ -91,11 +90,10 @@ const retryArgs = {
   ...configArg,
 } as const;
 
-const retry = defineCommand({
+const retry = strictCommand({
   meta: { name: "retry", description: "Requeue a failed (or pending) delivery, or every failed one, and re-enable its endpoint" },
   args: retryArgs,
-  run: ({ args, rawArgs }) => {
-    strictOptions(rawArgs, retryArgs);
+  run: ({ args }) => {
     const id = args.id as string | undefined;
     if (id !== undefined && args.all) throw new CliError("give a delivery ID or --all, not both");
     if (id === undefined && !args.all) throw new CliError("give a delivery ID or --all");

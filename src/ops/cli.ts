@@ -1,9 +1,8 @@
-import { defineCommand } from "citty";
-import { CliError, configArg, printJson } from "../cli/common.ts";
+import { CliError, configArg, printJson, strictCommand } from "../cli/common.ts";
 import { loadConfig } from "../config/index.ts";
 import { backupDatabase, OpsError, runChecks } from "./service.ts";
 
-export const backupCommand = defineCommand({
+export const backupCommand = strictCommand({
   meta: { name: "backup", description: "Write a consistent copy of the database to FILE while the server runs (VACUUM INTO), then verify it" },
   args: {
     file: { type: "positional", description: "Where to write the copy (must not exist unless --force)", required: true },
@@ -25,7 +24,7 @@ export const backupCommand = defineCommand({
   },
 });
 
-export const checkCommand = defineCommand({
+export const checkCommand = strictCommand({
   meta: { name: "check", description: "Check config, database (integrity, migrations) and GeoIP; print the effective settings. Exit 1 on any problem" },
   args: {
     quick: { type: "boolean", description: "Use quick_check instead of the full integrity_check (faster on big databases)" },
