@@ -51,9 +51,9 @@ export function startServer(ctx: AppContext): RunningServer {
       inFlight--;
       observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
       if (logRequests) {
-        const path = redactPath(pathAndQuery(url), tokenPaths).slice(0, 300);
+        const path = logPath(url, tokenPaths);
         const ms = (performance.now() - startedAt).toFixed(1);
-        requestLog.write(`${timestamp()} ${storedClientIp(ctx, ip) ?? "-"} ${request.method.slice(0, 16)} ${safe(path)} ${response.status} ${ms}ms\n`);
+        requestLog.write(`${timestamp()} ${storedClientIp(ctx, ip) ?? "-"} ${request.method.slice(0, 16)} ${path} ${response.status} ${ms}ms\n`);
       }
       return response;
     };
@@ -122,8 +122,14 @@ export function startServer(ctx: AppContext): RunningServer {
   };
 }
 
-function safe(s: string): string {
-  return s.replace(/[\x00-\x20\x7f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+const UNSAFE_CHAR = /[\x00-\x20\x7f]/;
+
+/** The path as the request log shows it: secrets redacted, at most 300 characters, control characters escaped. */
+function logPath(url: string, tokenPaths: ReadonlySet<string>): string {
+  let path = pathAndQuery(url);
+  if (path.includes("?") || path.includes("=")) path = redactPath(path, tokenPaths); // nothing to redact otherwise
+  if (path.length > 300) path = path.slice(0, 300);
+  return UNSAFE_CHAR.test(path) ? path.replace(/[\x00-\x20\x7f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) : path;
 }
 
 /** Collects request-log lines and writes them once per event-loop turn: one syscall for many requests. */
