@@ -75,6 +75,24 @@ describe("audit retention", () => {
     }
   });
 
+  test("over the whole-table quota, the oldest rows of all hosts go first, whatever order they were written in", async () => {
+    const sb = sandbox(`${TWO_HOSTS}[audit]\nmax_rows = 100\n`);
+    try {
+      await migrate(sb);
+      const now = Date.now();
+      // Written host by host, newest host first, so time order and write (id) order disagree; times interleave.
+      seed(sb, many(60, (i) => ({ at: now - DAY + i * 3 + 2, host: "" })));
+      seed(sb, many(60, (i) => ({ at: now - DAY + i * 3 + 1, host: "other.org" })));
+      seed(sb, many(60, (i) => ({ at: now - DAY + i * 3, host: "example.com" })));
+      const r = await cli(["audit", "prune"], { config: sb.config });
+      expect(r.stdout).toBe("Pruned 0 expired events (older than 28d) and 80 over the max_rows quota of 100.\n");
+      const left = rows(sb).map((x) => x.at - (now - DAY)).sort((a, b) => a - b);
+      expect(left).toEqual(Array.from({ length: 100 }, (_, i) => i + 80));
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test("prune HOST over the quota removes only that host's oldest rows", async () => {
     const sb = sandbox(`${TWO_HOSTS}[audit]\nmax_rows = 100\n`);
     try {
