@@ -223,7 +223,7 @@ export function hasScope(key: Pick<ApiKey, "scopes">, scope: Scope): boolean {
 }
 
 /**
- * Records when and from where a key was last used. Uses within one event-loop turn are folded into one UPDATE per
+ * Records when and from where a key was last used. Uses before the next group commit are folded into one UPDATE per
  * key, queued with the requests' own writes so it shares their commit.
  */
 export function markKeyUsed(ctx: AppContext, id: string, ip: string | null): void {
