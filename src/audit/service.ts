@@ -154,7 +154,8 @@ const COLUMNS =
 
 /**
  * Newest events first. Each shape of filter becomes one prepared statement that walks an index backwards from the
- * newest entry and stops after `limit` rows: (host, user, at) for one account, (host, at) otherwise. Rows of the same millisecond are ordered by id, which both indexes carry as their last column.
+ * newest entry and stops after `limit` rows: (host, user, at) for one account, (host, at) otherwise. Rows of the
+ * same millisecond are ordered by id, which both indexes carry as their last column.
  */
 export function queryEvents(ctx: AppContext, q: AuditQuery): AuditEvent[] {
   const limit = q.limit ?? DEFAULT_QUERY_LIMIT;
@@ -263,6 +264,7 @@ export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<
     if (hosts.length > 1) oldest.sort((a, b) => a.at - b.at || a.id - b.id);
     return deleteIds.run(JSON.stringify(oldest.slice(0, take).map((r) => r.id))).changes;
   };
+  const hosts = host === null ? storedHosts(ctx) : [host];
   const result: PruneResult = { expired: 0, overQuota: 0, batches: 0, ms: 0 };
   let size = Math.min(maxBatch, PRUNE_FIRST_BATCH);
   /**
@@ -282,7 +284,7 @@ export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<
     return n;
   };
   try {
-    for (const h of host === null ? storedHosts(ctx) : [host]) {
+    for (const h of hosts) {
       while (!opts.signal?.aborted) {
         const take = size;
         const n = await batch(take, (k) => deleteExpired.run(opts.olderThan, k, h).changes);
@@ -294,7 +296,6 @@ export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<
     if (opts.maxRows !== undefined && opts.maxRows !== null && !opts.signal?.aborted) {
       const count = (sqlite.query("SELECT count(*) AS n FROM audit_events").get() as { n: number }).n;
       let excess = count - opts.maxRows;
-      const hosts = host === null ? storedHosts(ctx) : [host];
       while (excess > 0 && !opts.signal?.aborted) {
         await yieldToEventLoop();
         const n = await batch(Math.min(size, excess), (k) => deleteOldest(hosts, k));

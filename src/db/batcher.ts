@@ -13,7 +13,7 @@ const MAX_BATCH = 512;
 /**
  * Group commit. Writes queued within two event-loop turns run in one IMMEDIATE transaction; a failing job rolls
  * back alone (see flushNow). Every caller's promise settles only after the COMMIT, so an HTTP
- * answer is never sent for a change that is not durable. One commit per turn instead of one per request is what
+ * answer is never sent for a change that is not durable. One commit per batch instead of one per request is what
  * lets SQLite keep up with the HTTP layer.
  */
 export class WriteBatcher {

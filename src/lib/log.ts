@@ -15,6 +15,7 @@ export function redactKeys(text: string): string {
 /** For a request-log path: redacts secret parameters, and the whole query on paths whose query is a token. */
 export function redactPath(path: string, tokenPaths: ReadonlySet<string>): string {
   const q = path.indexOf("?");
+  if (q < 0 && !path.includes("=")) return path; // no query and no parameter: skip the regex (most API calls)
   if (q >= 0 && tokenPaths.has(path.slice(0, q))) return `${path.slice(0, q)}?[redacted]`;
   return redactKeys(path);
 }
