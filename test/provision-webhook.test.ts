@@ -189,6 +189,8 @@ describe("webhook provider", () => {
     const during = inviteRow(sb, invite.id);
     expect(during.uses + during.reserved).toBeLessThanOrEqual(3);
     expect(during.reserved).toBe(3);
+    // The landing page counts held uses as taken, rather than promising three free ones.
+    expect(await (await fetch(`${server.url}/invite?${invite.token}`)).text()).toContain("0 of 3 uses left (3 being used right now)");
     const responses = await Promise.all(attempts);
     const statuses = responses.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 200)).toHaveLength(3);

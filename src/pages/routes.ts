@@ -93,7 +93,11 @@ function landingBody(ctx: AppContext, invite: Invite, host: HostConfig, token: s
   const facts: string[] = [`Expires ${timeLeft(invite.expiresAt - now)}`];
   if (invite.kind === "reset" || invite.maxUses === 1) facts.push("Works once");
   else if (invite.maxUses === null) facts.push("Can be used by several people");
-  else facts.push(`${invite.maxUses - invite.uses} of ${invite.maxUses} uses left`);
+  else {
+    // Uses held by registrations still talking to the downstream server are not free either (they may come back).
+    const left = Math.max(0, invite.maxUses - invite.uses - invite.reserved);
+    facts.push(`${left} of ${invite.maxUses} uses left${invite.reserved > 0 ? ` (${invite.reserved} being used right now)` : ""}`);
+  }
   const factList = html`<ul class="facts">${facts.map((f) => html`<li>${f}</li>`)}</ul>`;
   const qr = html`<aside class="qr">${qrCode(inviteUrl(host, token))}<p>On another device? Scan this code to open this invite there.</p></aside>`;
   const apps = appsFor(host);
