@@ -37,13 +37,13 @@ export interface WrkResult {
   statuses: string;
 }
 
-/** Runs wrk against `url` with an optional Authorization header; counts non-2xx/3xx to make sure we measure what we think. */
-export async function wrk(url: string, opts: { connections: number; seconds: number; header?: string; threads?: number }): Promise<WrkResult> {
+/** Runs wrk against `url` with an optional Authorization header and method; counts non-2xx/3xx to make sure we measure what we think. */
+export async function wrk(url: string, opts: { connections: number; seconds: number; header?: string; threads?: number; method?: string }): Promise<WrkResult> {
   const dir = mkdtempSync(join(tmpdir(), "invited-wrk-"));
   const script = join(dir, "s.lua");
   writeFileSync(
     script,
-    `${opts.header ? `wrk.headers["Authorization"] = ${JSON.stringify(opts.header)}\n` : ""}
+    `${opts.header ? `wrk.headers["Authorization"] = ${JSON.stringify(opts.header)}\n` : ""}${opts.method ? `wrk.method = ${JSON.stringify(opts.method)}\n` : ""}
 local counts = {}
 response = function(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
 done = function(summary, latency, requests)

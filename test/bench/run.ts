@@ -31,11 +31,14 @@ async function main() {
   const base: WrkResult[] = [];
   const create: WrkResult[] = [];
   const forbidden: WrkResult[] = [];
+  const preflight: WrkResult[] = [];
   try {
     for (let i = 0; i < ROUNDS; i++) {
       base.push(await wrk(`${baseline.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS }));
       create.push(await wrk(`${plain.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, header: `Bearer ${plain.key}` }));
       forbidden.push(await wrk(`${plain.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, header: `Bearer ${wrongKey}` }));
+      // The floor under (b): the same route answering a CORS preflight, with no key check and no database read.
+      preflight.push(await wrk(`${plain.url}/invites_api`, { connections: CONNECTIONS, seconds: SECONDS, method: "OPTIONS" }));
     }
   } finally {
     await plain.stop();
@@ -79,6 +82,8 @@ async function main() {
   line("(a) invite creation, Bearer key, committed", a, { label: "a/baseline", value: a.rps / b.rps, target: 0.25 });
   line("(b) wrong key, 403", f, { label: "b/baseline", value: f.rps / b.rps, target: 0.5 });
   line("(c) invite creation, 1,000,000 stored", c, { label: "c/a", value: c.rps / a.rps, target: 0.9 });
+  const o = summary(preflight);
+  line("floor: OPTIONS preflight, no key, no db", o, { label: "floor/baseline", value: o.rps / b.rps });
   const on = summary(createOn);
   const off = summary(createOff);
   line("audit off: invite creation", off);
