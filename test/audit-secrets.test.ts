@@ -44,6 +44,10 @@ describe("secrets", () => {
           expect([201, 303]).toContain(r.status);
           inviteTokens.push(tokenOf(r));
         }
+        // A percent-encoded parameter name is still `key` to the handler, so it must be redacted as one.
+        const encoded = await get(`${server.url}/invites_api?%6Bey=${second}`);
+        expect(encoded.status).toBe(201);
+        inviteTokens.push(tokenOf(encoded));
         // Refused keys: the right id with a wrong token, and a wrong token in the query.
         const wrongA = "W".repeat(43);
         const wrongB = "Zq9".repeat(15);
@@ -55,6 +59,9 @@ describe("secrets", () => {
         const unknownInvite = "U".repeat(22);
         inviteTokens.push(unknownInvite);
         expect((await get(`${server.url}/invite?${unknownInvite}`)).status).toBe(404);
+        // The router also answers with a trailing slash; a mistyped path answers 404 but still carries the token.
+        expect((await get(`${server.url}/invite/?${inviteTokens[1]}`)).status).toBe(200);
+        expect((await get(`${server.url}/Invite?${inviteTokens[2]}`)).status).toBe(404);
 
         // Invites from the CLI, accounts registered on the web (the token in the form and in ?t=), a refused
         // registration, and a password reset.
@@ -62,6 +69,7 @@ describe("secrets", () => {
         inviteTokens.push(...cliInvites.map((i) => i.token));
         passwords.push("Tr0ub4dor&3-first", "correct-horse-second", "refused-password-3", "reset-password-fourth");
         expect((await get(`${server.url}/register?t=${cliInvites[0]!.token}`)).status).toBe(200);
+        expect((await get(`${server.url}/register?%74=${cliInvites[1]!.token}`)).status).toBe(200);
         expect((await register(server, cliInvites[0]!.token, "carol", passwords[0]!)).status).toBe(200);
         expect((await postForm(server, { user: "dave", password: passwords[1]! }, {}, `/register?t=${cliInvites[1]!.token}`)).status).toBe(200);
         expect((await register(server, cliInvites[2]!.token, "carol", passwords[2]!)).status).toBe(409);
@@ -72,7 +80,7 @@ describe("secrets", () => {
         expect((await register(server, inviteTokens[0]!, "erin", "api-invite-password-5")).status).toBe(200);
         passwords.push("api-invite-password-5");
 
-        await waitFor(() => count(sb, "type = 'key.auth_failed'") === 2 && count(sb, "type = 'invite.created'") === 8 && count(sb, "type = 'registration.refused'") === 1, "the events");
+        await waitFor(() => count(sb, "type = 'key.auth_failed'") === 2 && count(sb, "type = 'invite.created'") === 9 && count(sb, "type = 'registration.refused'") === 1, "the events");
         whileRunning = databaseBytes(sb.db);
         const v1 = await cli(["audit", "example.com", "--json", "--limit", "100"], { config: sb.config });
         const v2 = await cli(["audit", "example.com", "--limit", "100"], { config: sb.config });
@@ -86,6 +94,10 @@ describe("secrets", () => {
       expect(output).toContain("/invites_api?key=[redacted]"); // the request log ran, redacted
       expect(output).toContain("/invite?[redacted]");
       expect(output).toContain("/register?t=[redacted]");
+      expect(output).toContain("/invites_api?%6Bey=[redacted] 201");
+      expect(output).toContain("/invite/?[redacted] 200");
+      expect(output).toContain("/Invite?[redacted] 404");
+      expect(output).toContain("/register?%74=[redacted] 200");
 
       for (const [name, haystack] of [
         ["database while running", whileRunning],
@@ -99,7 +111,7 @@ describe("secrets", () => {
       }
       // Positive control: the stored hashes of the real tokens are in the files that were searched.
       const stored = whileRunning + afterStop;
-      for (const secret of [...apiTokens.slice(0, 2), ...inviteTokens.slice(0, 4), ...inviteTokens.slice(5)]) expect(stored).toContain(sha256(secret));
+      for (const secret of [...apiTokens.slice(0, 2), ...inviteTokens.slice(0, 5), ...inviteTokens.slice(6)]) expect(stored).toContain(sha256(secret));
       expect(count(sb, "type IN ('account.registered', 'account.password_reset')")).toBe(4);
     } finally {
       sb.cleanup();

@@ -12,6 +12,7 @@ import { authFailureLog } from "../keys/failures.ts";
 import { startRetention } from "../audit/retention.ts";
 import { startReservationSweeper } from "../provisioning/service.ts";
 import { startDeliveryWorker } from "../notify/worker.ts";
+import { startCheckpointer } from "../db/checkpointer.ts";
 
 export interface RunningServer {
   server: Server<undefined>;
@@ -25,7 +26,6 @@ export function startServer(ctx: AppContext): RunningServer {
   const app = createApp(ctx);
   const trusted = new AddressMatcher(ctx.config.server.trustedProxies);
   const logRequests = ctx.config.server.requestLog;
-  const tokenPaths = new Set(Object.values(ctx.config.hosts).map((h) => h.invitePath));
   const requestLog = new BufferedLog();
   let inFlight = 0;
 
@@ -51,7 +51,7 @@ export function startServer(ctx: AppContext): RunningServer {
       inFlight--;
       observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
       if (logRequests) {
-        const path = logPath(url, tokenPaths);
+        const path = logPath(url);
         const ms = (performance.now() - startedAt).toFixed(1);
         requestLog.write(`${timestamp()} ${storedClientIp(ctx, ip) ?? "-"} ${request.method.slice(0, 16)} ${path} ${response.status} ${ms}ms\n`);
       }
@@ -88,6 +88,7 @@ export function startServer(ctx: AppContext): RunningServer {
   const retention = startRetention(ctx); // prunes the audit log shortly after start, then daily
   const reservationSweeper = startReservationSweeper(ctx); // releases reservations a crashed process left behind
   const deliveryWorker = startDeliveryWorker(ctx); // sends the notification outbox
+  const checkpointer = startCheckpointer(ctx.db, ctx.log); // copies the WAL into the database off the request thread
 
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
   ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.started", details: { listen: url, pid: process.pid } })).catch(() => {});
@@ -115,6 +116,7 @@ export function startServer(ctx: AppContext): RunningServer {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}
         requestLog.flush();
+        await checkpointer.stop(); // its connection must close first, so the last close can checkpoint and remove the WAL
         ctx.db.close();
       })();
       return stopping;
@@ -126,8 +128,8 @@ const UNSAFE_CHAR = /[\x00-\x20\x7f]/;
 const UNSAFE_CHARS = new RegExp(UNSAFE_CHAR.source, "g");
 
 /** The path as the request log shows it: secrets redacted, at most 300 characters, control characters escaped. */
-function logPath(url: string, tokenPaths: ReadonlySet<string>): string {
-  const path = redactPath(pathAndQuery(url), tokenPaths).slice(0, 300);
+function logPath(url: string): string {
+  const path = redactPath(pathAndQuery(url)).slice(0, 300);
   // Testing first skips building a new string for the usual path, which has nothing to escape.
   return UNSAFE_CHAR.test(path) ? path.replace(UNSAFE_CHARS, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) : path;
 }
