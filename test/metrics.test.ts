@@ -124,6 +124,31 @@ describe("GET /metrics", () => {
   });
 });
 
+describe("background WAL checkpoints", () => {
+  test("copy committed writes into the database file off the request thread, long before the WAL reaches its autocheckpoint size", () =>
+    withServer("", async (server, sb) => {
+      const key = await createKey(sb);
+      const before = await scrape(server.url);
+      expect(before.get('invited_db_checkpoints_total{result="error"}')).toBe(0);
+      await Promise.all(Array.from({ length: 20 }, () => get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${key}` } })));
+      // A few dozen WAL frames: far below the ~4000 at which the committing connection would checkpoint by itself.
+      let m = before;
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        m = await scrape(server.url);
+        const frames = m.get("invited_db_wal_frames") ?? 0;
+        if ((m.get('invited_db_checkpoints_total{result="done"}') ?? 0) > 0 && frames > 0 && m.get("invited_db_wal_frames_checkpointed") === frames) break;
+        await Bun.sleep(50);
+      }
+      const frames = m.get("invited_db_wal_frames")!;
+      expect(m.get('invited_db_checkpoints_total{result="done"}')).toBeGreaterThan(0);
+      expect(frames).toBeGreaterThan(0);
+      expect(frames).toBeLessThan(1000);
+      expect(m.get("invited_db_wal_frames_checkpointed")).toBe(frames);
+      expect(m.get('invited_db_checkpoints_total{result="error"}')).toBe(0);
+    }));
+});
+
 describe("metrics registry", () => {
   test("renders counters, gauges and cumulative histogram buckets in Prometheus text format", () => {
     const r = new Registry();

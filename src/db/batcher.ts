@@ -26,6 +26,8 @@ export class WriteBatcher {
   private readonly release: Statement;
   private readonly rollbackTo: Statement;
   private readonly movedFlag = new Int32Array(2);
+  /** Called after every successful commit (the server's background checkpointer listens). */
+  readonly commitListeners = new Set<() => void>();
   /** The storage error that made the last transaction fail; cleared by the next successful commit. */
   lastFailure: { at: number; error: Error } | null = null;
 
@@ -108,6 +110,7 @@ export class WriteBatcher {
     this.lastFailure = null;
     metrics.dbCommits.inc();
     metrics.dbWrites.inc(undefined, jobs.length);
+    for (const listener of this.commitListeners) listener();
     jobs.forEach((j, i) => {
       const r = results[i]!;
       if (r.ok) j.resolve(r.value);

@@ -19,6 +19,8 @@ export interface Db {
   orm: Orm;
   /** Runs `fn` inside a write transaction; under load many callers share one commit (see batcher.ts). */
   write<T>(fn: () => T): Promise<T>;
+  /** Calls `listener` after every committed write transaction; returns the function that removes it. */
+  onCommit(listener: () => void): () => void;
   /** null when the database answers reads and takes writes; otherwise the error that shows it does not (/healthz). */
   health(): Promise<Error | null>;
   close(): void;
@@ -40,7 +42,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     if (!options.readonly) {
       enableWal(sqlite, busyTimeout);
       sqlite.exec("PRAGMA synchronous = NORMAL");
-      // Checkpoint every ~16 MB of WAL instead of 4 MB: fewer, larger checkpoints cost less per commit under load.
+      // The commit that takes the WAL past ~16 MB checkpoints it (instead of 4 MB: fewer, larger checkpoints cost less
+      // per commit). In the server a background thread does most of that copying first (checkpointer.ts).
       sqlite.exec("PRAGMA wal_autocheckpoint = 4000");
     }
     sqlite.exec("PRAGMA foreign_keys = ON");
@@ -53,6 +56,10 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
       sqlite,
       orm,
       write,
+      onCommit: (listener) => {
+        batcher.commitListeners.add(listener);
+        return () => batcher.commitListeners.delete(listener);
+      },
       health: healthCheck(sqlite, batcher, write),
       close: () => {
         batcher.flushNow();

@@ -28,6 +28,7 @@ export function startServer(ctx: AppContext): RunningServer {
   const logRequests = ctx.config.server.requestLog;
   const requestLog = new BufferedLog();
   let inFlight = 0;
+  let whenIdle: (() => void) | null = null;
 
   // Runs for every request, so it avoids async/await and re-reading request.url: ~1 µs here is ~5% of a 403.
   const fetchHandler = (incoming: Request, server: Server<undefined>): Response | Promise<Response> => {
@@ -48,7 +49,7 @@ export function startServer(ctx: AppContext): RunningServer {
     }
     setRequestInfo(request, { ip, startedAt });
     const finish = (response: Response): Response => {
-      inFlight--;
+      if (--inFlight === 0 && whenIdle) whenIdle();
       observeHttpRequest(request.method, matchedRoute(request), response.status, (performance.now() - startedAt) / 1000);
       if (logRequests) {
         const path = logPath(url);
@@ -103,7 +104,10 @@ export function startServer(ctx: AppContext): RunningServer {
         clearInterval(geoipTimer);
         const done = server.stop(false); // stop accepting; in-flight requests run to completion
         const deadline = new Promise<void>((r) => setTimeout(r, ctx.config.server.shutdownTimeout).unref());
-        await Promise.race([done, deadline]);
+        // Bun's stop(false) settles once no open connection has a request running; a request whose client has
+        // gone away may still be waiting for its commit, so wait for our own count too.
+        const handled = inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => (whenIdle = r));
+        await Promise.race([Promise.all([done, handled]), deadline]);
         if (inFlight > 0) {
           ctx.log.warn(`shutdown timeout: ${inFlight} request(s) still running; closing connections`);
           server.stop(true);

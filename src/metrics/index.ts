@@ -45,6 +45,16 @@ export const metrics = {
     "invited_db_busy_total",
     "Write transactions that found the database locked by another process for longer than busy_timeout (SQLITE_BUSY)",
   ),
+  dbCheckpoints: registry.counter(
+    "invited_db_checkpoints_total",
+    "Background WAL checkpoints, by result (done; busy: another checkpoint was running; error)",
+    ["result"],
+  ),
+  dbWalFrames: registry.gauge("invited_db_wal_frames", "Frames in the write-ahead log at the last background checkpoint"),
+  dbWalFramesCheckpointed: registry.gauge(
+    "invited_db_wal_frames_checkpointed",
+    "Frames of the write-ahead log already copied into the database file at the last background checkpoint",
+  ),
   dbWriteFailures: registry.counter(
     "invited_db_write_failures_total",
     "Write transactions that failed for a storage reason (busy, readonly, full, ioerr, moved, other); their requests got 503",
@@ -55,6 +65,7 @@ export const metrics = {
 metrics.buildInfo.set(1, { version: VERSION, build: BUILD });
 for (const kind of ["api_key", "password"]) metrics.authFailures.inc({ kind }, 0);
 for (const reason of ["busy", "readonly", "full", "ioerr", "moved", "other"]) metrics.dbWriteFailures.inc({ reason }, 0);
+for (const result of ["done", "busy", "error"]) metrics.dbCheckpoints.inc({ result }, 0);
 metrics.startTime.set(Math.round(Date.now() / 1000 - performance.now() / 1000));
 metrics.residentMemory.collectWith((g) => g.set(process.memoryUsage.rss()));
 
