@@ -91,6 +91,13 @@ export class WriteBatcher {
           this.safeRollback();
           return "retry";
         }
+        if (!this.sqlite.inTransaction) {
+          // SQLite rolled the whole transaction back (a full disk, an I/O error): the earlier jobs' writes are gone
+          // too, and running the rest would commit each on its own. The whole batch fails with this error.
+          this.failed(e);
+          for (const j of jobs) j.reject(e);
+          return "done";
+        }
         try {
           this.rollbackTo.run();
           this.release.run();
