@@ -66,6 +66,8 @@ describe("invite create", () => {
       [["--role", ""], /role names/],
       [["--note", "x".repeat(1001)], /note must be at most 1000/],
       [["--grup", "typo"], /Unknown option '--grup'/],
+      [["--note", "a", "--note", "b"], /option --note is given more than once/],
+      [["hello", "world"], /unexpected argument 'hello'/],
       [["--reset", "nobody"], /no account 'nobody' on example.com/],
     ];
     for (const [args, message] of cases) {
@@ -96,6 +98,15 @@ describe("invite create", () => {
 });
 
 describe("invite list / show / revoke", () => {
+  test("revoke with two ids is an error that revokes neither, rather than revoking the first alone", async () => {
+    const a = await createInvite(sb);
+    const b = await createInvite(sb);
+    const r = await run("invite", "revoke", "example.com", a.id, b.id);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`unexpected argument '${b.id}'`);
+    expect(query<{ revoked_at: number | null }>(sb, "SELECT revoked_at FROM invites WHERE id IN (?, ?)", a.id, b.id).map((x) => x.revoked_at)).toEqual([null, null]);
+  });
+
   test("list shows active invites only; --all shows every status; --json has the fields", async () => {
     const a = await createInvite(sb, ["--note", "first"]);
     const b = await createInvite(sb, ["--uses", "3", "--username", "carol"]);

@@ -83,6 +83,25 @@ describe("invited key (prosodyctl mod_invites_api compatible)", () => {
     }
   });
 
+  test("an unquoted name with spaces or a second id is an error, not silently cut to its first word", async () => {
+    const sb = sandbox();
+    try {
+      const split = await cli(["key", "create", "example.com", "My", "test", "key"], { config: sb.config });
+      expect(split.code).toBe(1);
+      expect(split.stderr).toContain("unexpected argument 'test' (quote a value that has spaces)");
+      expect((await cli(["key", "list", "example.com"], { config: sb.config })).stdout).toBe("");
+      const quoted = await cli(["key", "create", "example.com", "My test key"], { config: sb.config });
+      expect(quoted.code).toBe(0);
+      const id = quoted.stdout.trim().split("/")[0]!;
+      expect((await cli(["key", "list", "example.com"], { config: sb.config })).stdout).toBe(`${id}\tMy test key\n`);
+      const two = await cli(["key", "delete", "example.com", id, "SECONDidxxxx"], { config: sb.config });
+      expect(two.code).toBe(1);
+      expect((await cli(["key", "list", "example.com"], { config: sb.config })).stdout).toBe(`${id}\tMy test key\n`);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test("a key of one host cannot be deleted through another host", async () => {
     const sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."other.org"]\npublic_url = "https://other.org"\n`);
     try {

@@ -50,8 +50,8 @@ type OptionDefs = Record<string, { type?: string; alias?: string | string[] }>;
 /**
  * citty parses with node:util parseArgs without `multiple` and without `strict`: a repeated option keeps only its
  * last value and a mistyped option is silently ignored. Commands re-read their raw arguments here (most through
- * strictCommand below): unknown options are errors, and the options named in `repeatable` collect every value
- * (`--group a --group b`).
+ * strictCommand below): unknown options, extra positional arguments and a repeated single-value option are errors,
+ * and the options named in `repeatable` collect every value (`--group a --group b`).
  */
 export function strictOptions(rawArgs: string[], defs: OptionDefs, repeatable: string[] = []): Record<string, string | boolean | string[] | undefined> {
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
@@ -64,11 +64,22 @@ export function strictOptions(rawArgs: string[], defs: OptionDefs, repeatable: s
       ...(short ? { short } : {}),
     };
   }
+  let parsed;
   try {
-    return parseArgs({ args: rawArgs, options, strict: true, allowPositionals: true }).values as Record<string, string | boolean | string[] | undefined>;
+    parsed = parseArgs({ args: rawArgs, options, strict: true, allowPositionals: true, tokens: true });
   } catch (e) {
     throw new CliError(String((e as Error).message).split(". ")[0]!.replace(/\.$/, ""));
   }
+  // An extra argument is a mistake, not something to drop: `invite revoke HOST ID1 ID2` must not revoke ID1 alone.
+  const allowed = Object.values(defs).filter((d) => d.type === "positional").length;
+  if (parsed.positionals.length > allowed) throw new CliError(`unexpected argument '${parsed.positionals[allowed]}' (quote a value that has spaces)`);
+  const seen = new Set<string>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== "option" || repeatable.includes(token.name)) continue;
+    if (seen.has(token.name)) throw new CliError(`option --${token.name} is given more than once`);
+    seen.add(token.name);
+  }
+  return parsed.values as Record<string, string | boolean | string[] | undefined>;
 }
 
 /** Left-aligned columns separated by two spaces; cells have control characters replaced so a value cannot forge lines. */
