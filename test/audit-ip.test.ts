@@ -1,6 +1,7 @@
 // Client IP in audit events: trusted/untrusted proxies, X-Forwarded-For chains, IPv4-mapped addresses, prefix
 // truncation, ips/location switches, and known lookups from the built-in GeoIP database.
 import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { createKey, freePort, get, sandbox, startServer, withServer, writeConfig } from "./helpers.ts";
 import { failedAuthProbe, rows, waitFor, where } from "./audit-support.ts";
 
@@ -106,6 +107,23 @@ describe("client IP and location", () => {
       expect((await failedAuth(server, sb, "81.2.69.142")).ip).toBe("81.2.0.0/16");
       expect((await failedAuth(server, sb, "2001:4860:4860::8888")).ip).toBe("2001:4860::/32");
     });
+  });
+
+  test("a key's last-use address is cut or dropped the same way as the audit log's", async () => {
+    const lastUse = (sb: { db: string }) => {
+      const d = new Database(sb.db, { readonly: true });
+      const row = d.query("SELECT last_used_at, last_used_ip FROM api_keys").get() as { last_used_at: number | null; last_used_ip: string | null };
+      d.close();
+      return row;
+    };
+    for (const [toml, expected] of [["[audit]\nipv4_prefix = 24\n", "127.0.0.0/24"], ["[audit]\nips = false\n", null]] as const) {
+      await withServer(toml, async (server, sb) => {
+        const key = await createKey(sb);
+        expect((await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${key}` } })).status).toBe(201);
+        await waitFor(() => lastUse(sb).last_used_at !== null, "the key's last use");
+        expect(lastUse(sb).last_used_ip).toBe(expected);
+      });
+    }
   });
 
   test("ips = false stores no address but keeps the location; location = false stores no location", async () => {

@@ -1,7 +1,7 @@
 import { Elysia, type AnyElysia } from "elysia";
 import { cors } from "@elysiajs/cors";
 import type { AppContext } from "../context.ts";
-import { isStorageUnavailable } from "../http/errors.ts";
+import { isStorageUnavailable, logStorageError } from "../http/errors.ts";
 import { ApiError, errorResponse } from "./errors.ts";
 import { invitesController } from "./invites.ts";
 import { auditController } from "./audit.ts";
@@ -50,7 +50,7 @@ export function apiV1(ctx: AppContext) {
           return errorResponse("invalid_request", validationMessage(error));
       }
       if (isStorageUnavailable(error)) {
-        ctx.log.error(`storage unavailable: ${(error as Error).message}`);
+        logStorageError(ctx)(error);
         return errorResponse("storage_unavailable", "storage temporarily unavailable", { "Retry-After": "5" });
       }
       ctx.log.error(`unhandled error in ${API_PREFIX}: ${(error as Error)?.stack ?? String(error)}`);

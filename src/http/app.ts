@@ -5,14 +5,13 @@ import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { health } from "./health.ts";
 import { apiV1 } from "../api/index.ts";
-import { isStorageUnavailable, storageErrorLogger } from "./errors.ts";
+import { isStorageUnavailable, logStorageError } from "./errors.ts";
 import { setMatchedRoute } from "./request-info.ts";
 import { metricsRoutes } from "../metrics/routes.ts";
 import { pathOf } from "../lib/url.ts";
 
 /** The Elysia root: one plugin per feature, and the error-to-status mapping every route shares. */
 export function createApp(ctx: AppContext) {
-  const logStorageError = storageErrorLogger(ctx.log);
   return new Elysia({ name: "invited" })
     .onTransform(({ request, route }) => setMatchedRoute(request, route))
     .onError(({ code, error, request, route }) => {
@@ -26,7 +25,7 @@ export function createApp(ctx: AppContext) {
       if (code === "VALIDATION") return plain(400, "invalid request");
       if (code === "INVALID_COOKIE_SIGNATURE") return plain(400, "invalid cookie");
       if (isStorageUnavailable(error)) {
-        logStorageError(error);
+        logStorageError(ctx)(error);
         return plain(503, "service temporarily unavailable");
       }
       ctx.log.error(`unhandled error: ${(error as Error)?.stack ?? String(error)}`);

@@ -1,3 +1,6 @@
+import type { AppContext } from "../context.ts";
+import { onePer } from "../lib/memo.ts";
+
 /** Errors that mean "the store cannot take writes right now" (busy, read-only, disk full, file gone): 503, not 500. */
 export function isStorageUnavailable(e: unknown): boolean {
   const code = (e as { code?: string } | null)?.code ?? "";
@@ -27,3 +30,6 @@ export function storageErrorLogger(log: { error(message: string): void }, interv
     log.error(`storage unavailable, answering 503: ${(e as Error)?.message ?? String(e)}${more}`);
   };
 }
+
+/** The server's one throttled storage-error log, shared by the root app and /api/v1 so the throttle covers both. */
+export const logStorageError = onePer((ctx: AppContext) => storageErrorLogger(ctx.log));

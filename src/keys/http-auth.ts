@@ -1,5 +1,5 @@
 import type { AppContext } from "../context.ts";
-import { recordEvent } from "../audit/service.ts";
+import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { clientIp, requestOrigin } from "../http/request-info.ts";
 import { type ApiKey, markKeyUsed, recordAuthFailure, verifyApiKey } from "./service.ts";
 import { limiterFor, retryAfterSeconds } from "./limits.ts";
@@ -44,7 +44,7 @@ export function authenticateRequest(ctx: AppContext, request: Request, secret: s
 
   const waitMs = limiter.takeRate(check.key.id, check.key.rate, now);
   if (waitMs > 0) return { ok: false, refusal: "rate_limited", retryAfter: retryAfterSeconds(waitMs) };
-  markKeyUsed(ctx, check.key.id, ip);
+  markKeyUsed(ctx, check.key.id, storedClientIp(ctx, ip)); // cut or dropped as [audit] says, like every stored address
   return check;
 }
 
