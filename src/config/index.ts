@@ -396,6 +396,30 @@ function readNotify(root: Section, hosts: Record<string, HostConfig>): NotifyEnd
   });
 }
 
+// Routes invited always serves; a configured path on one of them (or under a prefix) would hide one of the two.
+const FIXED_ROUTES = ["/healthz", "/metrics", "/assets/", "/api/v1/"];
+
+/**
+ * The landing page, the registration page and /invites_api each need a path of their own: on a shared path the
+ * router serves only one of them (a mint URL answering with a landing page, an invite link redirecting to itself).
+ * Hosts may share the same page path with each other, which is the default.
+ */
+function checkRoutePaths(invitesApiPath: string, hosts: Record<string, HostConfig>, where: string): void {
+  const owners = new Map<string, { key: string; kind: string }>();
+  const claim = (path: string, key: string, kind: string) => {
+    const fixed = FIXED_ROUTES.find((r) => (r.endsWith("/") ? path === r.slice(0, -1) || path.startsWith(r) : path === r));
+    if (fixed) throw new ConfigError(`${where}: '${key}' ${JSON.stringify(path)} is a path invited already serves (${fixed}); choose another`);
+    const owner = owners.get(path);
+    if (owner && owner.kind !== kind) throw new ConfigError(`${where}: '${owner.key}' and '${key}' are both ${JSON.stringify(path)}; each needs a path of its own`);
+    owners.set(path, { key, kind });
+  };
+  claim(invitesApiPath, "server.invites_api_path", "api");
+  for (const h of Object.values(hosts)) {
+    claim(h.invitePath, `hosts."${h.name}".invite_path`, "landing");
+    claim(h.registerPath, `hosts."${h.name}".register_path`, "register");
+  }
+}
+
 /** Builds a validated Config from a parsed TOML document. */
 export function buildConfig(doc: Table, file: string | null, env: Record<string, string | undefined> = process.env): Config {
   const where = file ?? "built-in defaults";
@@ -486,6 +510,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
       h.publicUrl = readHost(h.name, s).publicUrl;
     }
   }
+  checkRoutePaths(serverCfg.invitesApiPath, hosts, where);
   const notify = readNotify(root, hosts);
   root.done();
 
