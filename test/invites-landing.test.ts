@@ -98,6 +98,27 @@ describe("landing page of a valid invite", () => {
     expect([...unknown.matchAll(/<details class="platform" open>/g)].length).toBe(5);
   });
 
+  test("a trailing slash on the landing or registration path is sent to the path itself, so relative links work", async () => {
+    const { token } = await createInvite(sb);
+    const landing = await get(`${server.url}/invite/?${token}`, { redirect: "manual" });
+    expect(landing.status).toBe(308);
+    expect(new URL(landing.headers.get("location")!, `${server.url}/invite/`).href).toBe(`${server.url}/invite?${token}`);
+    const followed = await fetch(`${server.url}/invite/?${token}`); // as a browser would follow it
+    expect(followed.status).toBe(200);
+    expect(followed.url).toBe(`${server.url}/invite?${token}`);
+    const form = await get(`${server.url}/register/?t=${token}`, { redirect: "manual" });
+    expect(form.status).toBe(308);
+    expect(new URL(form.headers.get("location")!, `${server.url}/register/`).href).toBe(`${server.url}/register?t=${token}`);
+    // A form posted to the slashed path keeps its method and body through the 308, and registers.
+    const posted = await fetch(`${server.url}/register/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token, user: "slash", password: "correct horse battery" }).toString(),
+    });
+    expect(posted.status).toBe(200);
+    expect(await posted.text()).toContain("slash@example.com");
+  });
+
   test("username-bound, multi-use and unlimited invites say what they give", async () => {
     const bound = await createInvite(sb, ["--username", "Carol"]);
     const b = await (await get(`${server.url}/invite?${bound.token}`)).text();

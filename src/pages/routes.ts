@@ -6,7 +6,7 @@ import { findInviteByToken, inviteStatus, inviteUrl, xmppUri, type Invite, type 
 import { html, raw, type RawHtml } from "../lib/html.ts";
 import { DEFAULT_APPS, logoAsset, renderAppList } from "./apps.ts";
 import { BUILTIN_LOGOS, FAVICON, LOGO_TYPES } from "./logos.ts";
-import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage } from "./layout.ts";
+import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "./layout.ts";
 
 /** The token is the whole query string (`/invite?TOKEN`), as Prosody's mod_invites_page links it. */
 export function tokenFromQuery(url: string): string {
@@ -148,6 +148,8 @@ function brandFor(ctx: AppContext, path: string, key: "invitePath" | "registerPa
 export function landingPages(ctx: AppContext) {
   const paths = [...new Set(Object.values(ctx.config.hosts).map((h) => h.invitePath))];
   const show = (path: string) => ({ request }: { request: Request }) => {
+    const canonical = trailingSlashRedirect(request, path);
+    if (canonical) return canonical;
     const token = tokenFromQuery(request.url);
     const invite = findInviteByToken(ctx, token);
     const host = invite ? getHost(ctx.config, invite.host) : null;

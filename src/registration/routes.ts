@@ -4,7 +4,7 @@ import { getHost, type HostConfig } from "../config/index.ts";
 import { findInviteByToken, inviteStatus, type Invite } from "../invites/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html } from "../lib/html.ts";
-import { ICON_CHECK, ICON_CROSS, pageHeaders, relativePath, renderPage } from "../pages/layout.ts";
+import { ICON_CHECK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../pages/layout.ts";
 import { appsFor, safeToken } from "../pages/routes.ts";
 import { renderAppList } from "../pages/apps.ts";
 import { FormError, readForm } from "./form.ts";
@@ -156,6 +156,8 @@ export function registrationPages(ctx: AppContext) {
   };
 
   const show = (path: string) => ({ request }: { request: Request }) => {
+    const canonical = trailingSlashRedirect(request, path);
+    if (canonical) return canonical;
     const tokens = new URL(request.url).searchParams.getAll("t");
     const token = tokens.length === 1 ? tokens[0]! : "";
     const invite = findInviteByToken(ctx, token);
@@ -165,6 +167,8 @@ export function registrationPages(ctx: AppContext) {
   };
 
   const submit = (path: string) => async ({ request }: { request: Request }) => {
+    const canonical = trailingSlashRedirect(request, path);
+    if (canonical) return canonical;
     const brand = Object.values(ctx.config.hosts).find((h) => h.registerPath === path)?.name ?? null;
     if (crossSite(request, allowedOrigins)) {
       await recordRefusal(ctx, requestOrigin(request, "web", null), { reason: "cross_site", host: brand ?? "" });
