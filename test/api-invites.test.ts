@@ -94,10 +94,15 @@ describe("POST /api/v1/invites", () => {
     const short = await call(url, "POST", "/api/v1/invites", { key: admin, body: { ttl: "500ms" } });
     expect(short.status).toBe(422);
     expect(short.body.error.code).toBe("invalid_ttl");
+    for (const ttl of [0, "0s", "0d0h"]) {
+      const zero = await call(url, "POST", "/api/v1/invites", { key: admin, body: { ttl } });
+      expect({ ttl, status: zero.status, code: zero.body.error.code }).toEqual({ ttl, status: 422, code: "invalid_ttl" });
+    }
     for (const username of ["a b", "x@y", "a/b", "<script>"]) {
       const r = await call(url, "POST", "/api/v1/invites", { key: admin, body: { username } });
       expect(r.status).toBe(422);
       expect(r.body.error.code).toBe("invalid_username");
+      expect(r.body.error.message).toBe("username contains spaces or forbidden characters (@ / : \" ' & < >)");
     }
   });
 });

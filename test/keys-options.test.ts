@@ -105,6 +105,7 @@ describe("key create options", () => {
       [["--expires", "soon"], /--expires/],
       [["--expires", "0"], /--expires/],
       [["--expires", "-5d"], /--expires/],
+      [["--expires", "99999999d"], /--expires: '99999999d' is not a duration/], // over 100 years: a typo, and an unprintable date
       [["--max-ttl", "forever"], /--max-ttl/],
       [["--max-uses", "0"], /--max-uses/],
       [["--max-uses", "1.5"], /--max-uses/],

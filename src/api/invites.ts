@@ -11,12 +11,15 @@ import {
   redeemInviteForDownstream,
   resolveInviteOptions,
   revokeInvite,
+  USERNAME_PROBLEMS,
   type CreateInviteInput,
 } from "../invites/service.ts";
 import { createdInviteView, inviteView, redemptionView } from "../invites/view.ts";
 import { checkUsername, normaliseUsername } from "../accounts/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { parseDuration } from "../lib/duration.ts";
+
+const ZERO_DURATION = /^(0+(ms|min|s|m|h|d|w))+$/;
 import { apiAuth, requireScope } from "./auth.ts";
 import { ApiError, type ErrorCode } from "./errors.ts";
 import { CreateInviteBody, CreatedInvite, Invite, InviteDetail, InviteIdParams, InvitePage, ListInvitesQuery, RedeemBody, Redeemed, errors } from "./schemas.ts";
@@ -82,7 +85,7 @@ export function invitesController(ctx: AppContext) {
       async ({ body, apiKey, apiHost, request }) => {
         const username = normaliseUsername(body.username);
         const problem = checkUsername(username, apiHost);
-        if (problem) throw new ApiError("invalid_username", `username is ${problem.replace(/_/g, " ")}`);
+        if (problem) throw new ApiError("invalid_username", `username ${USERNAME_PROBLEMS[problem]}`);
         const result = await redeemInviteForDownstream(ctx, requestOrigin(request, "api", apiKey.id), apiHost.name, body.token, username);
         if (!result.ok) throw REDEEM_ERRORS[result.reason]();
         return { invite: inviteView(result.invite), username };
@@ -162,12 +165,13 @@ function inviteInput(body: CreateBody, key: ApiKey, host: HostConfig): CreateInv
   if (body.username !== undefined && body.username !== null) {
     username = normaliseUsername(body.username);
     const problem = checkUsername(username, host);
-    if (problem) throw new ApiError("invalid_username", `username is ${problem.replace(/_/g, " ")}`);
+    if (problem) throw new ApiError("invalid_username", `username ${USERNAME_PROBLEMS[problem]}`);
   }
 
   let ttl: number | undefined;
   if (body.ttl !== undefined) {
-    const ms = typeof body.ttl === "number" ? body.ttl * 1000 : parseDuration(body.ttl);
+    // A zero lifetime ("0s", 0) is a well-formed duration that is too short, not a malformed one.
+    const ms = typeof body.ttl === "number" ? body.ttl * 1000 : ZERO_DURATION.test(body.ttl) ? 0 : parseDuration(body.ttl);
     if (ms === null) throw new ApiError("invalid_request", 'ttl must be a duration like "7d", "24h", "90m", or whole seconds');
     if (ms < 1000) throw new ApiError("invalid_ttl", "ttl must be at least 1s");
     if (key.maxTtl !== null && ms > key.maxTtl) throw new ApiError("ttl_above_key_limit", "ttl is longer than this key's max_ttl");

@@ -108,7 +108,7 @@ export const CreateInviteBody = t.Object(
       t.Nullable(t.Integer({ minimum: 1, maximum: 1_000_000 }), { description: "Default 1; null: unlimited", error: "max_uses must be a whole number from 1 to 1000000, or null for unlimited" }),
     ),
     ttl: t.Optional(
-      t.Union([t.String({ pattern: "^[0-9a-z]{1,32}$", examples: ["7d"] }), t.Integer({ minimum: 1, maximum: 315_360_000 })], {
+      t.Union([t.String({ pattern: "^[0-9a-z]{1,32}$", examples: ["7d"] }), t.Integer({ minimum: 0, maximum: 315_360_000 })], {
         error: 'ttl must be a duration like "7d", "24h", "90m", or whole seconds',
         description: 'Lifetime: a duration like "90m", "24h", "7d", or whole seconds. Default: the host\'s invite_ttl (reset_ttl for resets), cut to the key\'s max_ttl.',
       }),

@@ -74,7 +74,8 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   return { kind, ttl, maxUses, username, groups, roles, note };
 }
 
-const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
+/** What is wrong with a username, as a phrase after "username " (shared by the CLI, the API and the pages). */
+export const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
   empty: "is empty",
   too_long: "is too long",
   forbidden_characters: "contains spaces or forbidden characters (@ / : \" ' & < >)",

@@ -8,7 +8,12 @@ const UNITS: Record<string, number> = {
   w: 604_800_000,
 };
 
-/** Parses "90s", "15m", "24h", "7d", "2w" or a combination like "1d12h" into milliseconds. Returns null if invalid. */
+export const MAX_DURATION_MS = 36_500 * 86_400_000;
+
+/**
+ * Parses "90s", "15m", "24h", "7d", "2w" or a combination like "1d12h" into milliseconds. Returns null if invalid,
+ * zero or over 100 years (36500d).
+ */
 export function parseDuration(input: string): number | null {
   const s = input.trim();
   if (s === "" || s.length > 32) return null;
@@ -20,7 +25,8 @@ export function parseDuration(input: string): number | null {
     total += Number(m[1]) * UNITS[m[2]!]!;
     matched = re.lastIndex;
   }
-  if (matched !== s.length || total <= 0 || !Number.isSafeInteger(total)) return null;
+  // Beyond 100 years a lifetime is a typo, and dates that far out stop being printable.
+  if (matched !== s.length || total <= 0 || total > MAX_DURATION_MS) return null;
   return total;
 }
 
