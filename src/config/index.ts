@@ -451,15 +451,16 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     requestLog: server.bool("request_log", true),
   };
   if (serverCfg.idleTimeout < 1 || serverCfg.idleTimeout > 255) server.fail("idle_timeout", "must be between 1s and 255s");
+  if (serverCfg.shutdownTimeout > 3_600_000) server.fail("shutdown_timeout", "must be at most 1h"); // systemd gives up long before
   server.done();
 
   const database = root.table_("database");
   const dbPathFromFile = database.string("path", "./invited.db");
   const dbCfg = {
-    path: env.INVITED_DATABASE || dbPathFromFile,
+    path: env.INVITED_DATABASE ?? dbPathFromFile,
     busyTimeout: database.duration("busy_timeout", "5s"),
   };
-  if (dbCfg.path === "") database.fail("path", "must not be empty");
+  if (dbCfg.path === "") database.fail("path", `must not be empty${env.INVITED_DATABASE === "" ? " (INVITED_DATABASE is set to an empty value)" : ""}`);
   database.done();
 
   const audit = root.table_("audit");
@@ -470,12 +471,13 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     ipv4Prefix: audit.optionalInt("ipv4_prefix", 0, 32),
     ipv6Prefix: audit.optionalInt("ipv6_prefix", 0, 128),
     location: audit.bool("location", true),
-    geoipDatabase: env.INVITED_GEOIP_DATABASE || geoipFromFile,
+    geoipDatabase: env.INVITED_GEOIP_DATABASE ?? geoipFromFile,
     geoipCheckInterval: audit.duration("geoip_check_interval", "60s"),
     expiresAfter: audit.duration("expires_after", "28d"),
     maxRows: audit.optionalInt("max_rows", 1, Number.MAX_SAFE_INTEGER),
     pruneInterval: audit.duration("prune_interval", "1d"),
   };
+  if (auditCfg.geoipDatabase === "") audit.fail("geoip_database", `must not be empty${env.INVITED_GEOIP_DATABASE === "" ? " (INVITED_GEOIP_DATABASE is set to an empty value)" : ""}`);
   // Timers cannot wait longer than 2^31 ms (~24.8 days); a longer interval would fire continuously.
   if (auditCfg.pruneInterval > 24 * 86_400_000) audit.fail("prune_interval", "must be at most 24d");
   if (auditCfg.geoipCheckInterval > 24 * 86_400_000) audit.fail("geoip_check_interval", "must be at most 24d");
