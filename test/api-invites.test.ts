@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { ALL_SCOPES, call, createKeyWith, scopeArgs } from "./api-helpers.ts";
+import { makeAccount } from "./invite-helpers.ts";
 
 let sb: Sandbox;
 let server: TestServer;
@@ -13,6 +14,7 @@ beforeAll(async () => {
   server = await startServer(sb);
   url = server.url;
   admin = await createKeyWith(sb, scopeArgs(ALL_SCOPES));
+  for (const name of ["alice", "bob", "carol"]) await makeAccount(sb, server, name); // reset invites need an account
 });
 afterAll(async () => {
   await server.stop();
@@ -69,6 +71,10 @@ describe("POST /api/v1/invites", () => {
     const noUser = await call(url, "POST", "/api/v1/invites", { key: admin, body: { kind: "reset" } });
     expect(noUser.status).toBe(422);
     expect(noUser.body.error.code).toBe("invalid_username");
+    // A reset for an account that does not exist is refused now, not when someone tries to use it.
+    const nobody = await call(url, "POST", "/api/v1/invites", { key: admin, body: { kind: "reset", username: "nobody" } });
+    expect(nobody.status).toBe(422);
+    expect(nobody.body.error).toMatchObject({ code: "account_missing", message: "no account 'nobody' on example.com" });
     const grouped = await call(url, "POST", "/api/v1/invites", { key: admin, body: { groups: ["friends"], roles: ["prosody:registered"] } });
     expect(grouped.status).toBe(201);
     expect(grouped.body.groups).toEqual(["friends"]);
@@ -220,7 +226,7 @@ describe("GET /api/v1/invites", () => {
     const active = await call(url, "POST", "/api/v1/invites", { key: admin, body: { note: "f-active" } });
     const revoked = await call(url, "POST", "/api/v1/invites", { key: admin, body: { note: "f-revoked" } });
     await call(url, "DELETE", `/api/v1/invites/${revoked.body.id}`, { key: admin });
-    const reset = await call(url, "POST", "/api/v1/invites", { key: admin, body: { kind: "reset", username: "dave" } });
+    const reset = await call(url, "POST", "/api/v1/invites", { key: admin, body: { kind: "reset", username: "alice" } });
 
     const ids = async (q: string) => (await call(url, "GET", `/api/v1/invites?limit=1000&${q}`, { key: admin })).body.invites.map((i: { id: string }) => i.id);
     const rev = await ids("status=revoked");

@@ -112,7 +112,7 @@ describe("config sources", () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("server.listen");
       // An empty value is not "unset": it is refused like any other bad value, never silently replaced.
-      for (const [name, setting] of [["INVITED_DATABASE", "database.path"], ["INVITED_GEOIP_DATABASE", "audit.geoip_database"], ["INVITED_LISTEN", "server.listen"]]) {
+      for (const [name, setting] of [["INVITED_DATABASE", "database.path"], ["INVITED_GEOIP_DATABASE", "audit.geoip_database"], ["INVITED_LISTEN", "server.listen"]] as const) {
         const empty = await cli(["key", "list", "example.com"], { config: sb.config, env: { [name]: "" } });
         expect({ name, code: empty.code }).toEqual({ name, code: 2 });
         expect(empty.stderr).toContain(setting);

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { cli, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
 import { eventually, provisionConfigErrorTests } from "./provision-helpers.ts";
 
@@ -168,6 +168,10 @@ describe("command provider", () => {
     expect(r.status).toBe(400);
     expect(calls(sb)).toHaveLength(0);
     expect(JSON.parse(auditEvents(sb, "registration.refused")[0]!.details).reason).toBe("username_invalid");
+    // Nor can an invite be bound to such a name, which would make an invite nobody can use.
+    const bound = await cli(["invite", "create", "example.com", "--username=-rf"], { config: sb.config });
+    expect(bound.code).toBe(1);
+    expect(bound.stderr).toContain("username must not start with '-' on this host");
   });
 
   test("password reset runs reset_command with the new password on stdin; without reset_command resets fail", async () => {

@@ -6,7 +6,7 @@ import { recordEvent } from "../audit/service.ts";
 
 export type Account = typeof accounts.$inferSelect;
 
-export type UsernameProblem = "empty" | "too_long" | "forbidden_characters";
+export type UsernameProblem = "empty" | "too_long" | "forbidden_characters" | "leading_dash";
 
 /** NFKC then lower case, so look-alike forms of one name map to one account. */
 export function normaliseUsername(input: string): string {
@@ -17,10 +17,13 @@ export function normaliseUsername(input: string): string {
  * Checks a normalised username: no whitespace/control characters or any of @ / : " ' & < >, and not too long.
  * U+FFFD is refused too: it is what undecodable bytes in a form turn into.
  */
-export function checkUsername(username: string, host: Pick<HostConfig, "usernameMaxLength">): UsernameProblem | null {
+export function checkUsername(username: string, host: Pick<HostConfig, "usernameMaxLength" | "provision">): UsernameProblem | null {
   if (username.length === 0) return "empty";
   if ([...username].length > host.usernameMaxLength) return "too_long";
   if (/[\s\p{C}\uFFFD@\/:"'&<>]/u.test(username)) return "forbidden_characters";
+  // A command provider puts the name into argv, where a leading "-" could be taken for an option. Checked here so
+  // an invite bound to such a name cannot be made (by the API or the CLI) only to fail at registration.
+  if (host.provision.type === "command" && username.startsWith("-")) return "leading_dash";
   return null;
 }
 

@@ -208,6 +208,7 @@ const INVITE_ERRORS: Record<InviteError["code"], ErrorCode> = {
   ttl_too_long: "ttl_too_long",
   invalid_uses: "invalid_uses",
   invalid_username: "invalid_username",
+  account_missing: "account_missing",
   invalid_label: "invalid_label",
   invalid_note: "invalid_note",
   not_found: "invite_not_found",

@@ -2,7 +2,6 @@ import { defineCommand } from "citty";
 import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseDuration } from "../lib/duration.ts";
-import { findAccount, normaliseUsername } from "../accounts/service.ts";
 import { createInvite, getInvite, InviteError, inviteStatus, listInvites, listRedemptions, parseLabels, revokeInvite, type Invite, type InviteStatus } from "./service.ts";
 
 const createArgs = {
@@ -43,7 +42,6 @@ const create = defineCommand({
     }
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
-      if (reset !== undefined && !findAccount(ctx, host.name, reset)) throw new CliError(`no account '${normaliseUsername(reset)}' on ${host.name}`);
       try {
         const created = await createInvite(ctx, CLI_ORIGIN, {
           host,

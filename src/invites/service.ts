@@ -5,7 +5,7 @@ import { invites, redemptions } from "./schema.ts";
 import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
-import { checkUsername, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
+import { checkUsername, findAccount, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
 import { metrics } from "../metrics/index.ts";
 
 export type InviteKind = "account" | "reset";
@@ -29,7 +29,7 @@ export interface CreateInviteInput {
 
 export class InviteError extends Error {
   constructor(
-    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
+    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "account_missing" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
     message: string,
   ) {
     super(message);
@@ -79,6 +79,7 @@ export const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
   empty: "is empty",
   too_long: "is too long",
   forbidden_characters: "contains spaces or forbidden characters (@ / : \" ' & < >)",
+  leading_dash: "must not start with '-' on this host (its accounts are created by a command)",
 };
 
 /** Group and role names: 1–64 characters, no whitespace or control characters; at most 32 of each. */
@@ -100,6 +101,8 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
   const secret = randomToken(16); // 128 bits from the CSPRNG
   let token = "";
   const invite = await ctx.db.write(() => {
+    // In the transaction, so the rule holds for the CLI and the API alike, even against a concurrent `user delete`.
+    if (kind === "reset" && !findAccount(ctx, input.host.name, username!)) throw new InviteError("account_missing", `no account '${username}' on ${input.host.name}`);
     const now = Date.now();
     const id = sortableId(now);
     token = id + secret;

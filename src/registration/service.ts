@@ -104,8 +104,6 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
     const problem = checkUsername(username, host);
     if (problem === "too_long") return refuse("username_too_long");
     if (problem) return refuse(problem === "empty" ? "missing_username" : "username_invalid");
-    // A command provider puts the name into argv: one starting with "-" could be taken for an option.
-    if (host.provision.type === "command" && username.startsWith("-")) return refuse("username_invalid");
     if (invite.username && normaliseUsername(invite.username) !== username) return refuse("username_not_allowed", username);
     if (findAccount(ctx, host.name, username)) return refuse("username_taken", username);
   }
