@@ -229,6 +229,28 @@ describe("notification webhooks", () => {
     expect(again.stderr).toContain("already delivered");
   });
 
+  test("`webhooks retry` while the last attempt is in flight wins: the failure does not overwrite the requeue", async () => {
+    const secret = newSecret();
+    let calls = 0;
+    const receiver = startReceiver([secret], async () => {
+      if (++calls === 1) {
+        await Bun.sleep(1500); // the final attempt, still running when the admin retries
+        return new Response("nope", { status: 500 });
+      }
+      return new Response(null, { status: 204 });
+    });
+    const sb = sandbox(notifyToml(receiver.url, secret, `max_attempts = 1\ntimeout = "10s"`));
+    const server = await startServer(sb);
+    cleanups.push(() => sb.cleanup(), () => server.stop(), () => receiver.stop());
+    await createInvite(sb);
+    await receiver.waitFor(1);
+    const r = await cli(["webhooks", "retry", String(rows(sb)[0]!.id)], { config: sb.config });
+    expect(r.stdout).toBe("requeued 1 delivery\n");
+    await eventually(() => rows(sb)[0]?.status === "delivered", 10_000, "the requeued row to be sent again and delivered");
+    expect(receiver.received).toHaveLength(2);
+    expect(auditEvents(sb, "webhook.failed")).toHaveLength(0);
+  });
+
   test("a slow receiver is cut off at the timeout and retried", async () => {
     const secret = newSecret();
     let calls = 0;

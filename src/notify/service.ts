@@ -49,25 +49,31 @@ export function disabledEndpoints(ctx: AppContext): Map<string, { disabledAt: nu
   return new Map(rows.map((r) => [r.url, { disabledAt: r.disabledAt!, reason: r.disabledReason }]));
 }
 
-/** Records one attempt's outcome inside a write job. */
+/**
+ * Records one attempt's outcome inside a write job. The row was read before the request was sent; if it changed
+ * meanwhile (`webhooks retry` reset it), a failure is not recorded over the reset, and null is returned. A success
+ * still marks a pending row delivered: the receiver has it.
+ */
 export function recordAttemptTx(
   ctx: AppContext,
   delivery: Delivery,
   endpoint: NotifyEndpoint,
   outcome: { ok: true; status: number } | { ok: false; status: number | null; error: string; final?: boolean },
   now: number,
-): DeliveryStatus {
+): DeliveryStatus | null {
   const attempts = delivery.attempts + 1;
+  const stillPending = and(eq(webhookDeliveries.id, delivery.id), eq(webhookDeliveries.status, "pending"));
   if (outcome.ok) {
-    ctx.db.orm
+    const r = ctx.db.orm
       .update(webhookDeliveries)
-      .set({ status: "delivered", attempts, lastAttemptAt: now, lastStatus: outcome.status, lastError: null, deliveredAt: now })
-      .where(eq(webhookDeliveries.id, delivery.id))
-      .run();
-    return "delivered";
+      .set({ status: "delivered", attempts: sql`${webhookDeliveries.attempts} + 1`, lastAttemptAt: now, lastStatus: outcome.status, lastError: null, deliveredAt: now })
+      .where(stillPending)
+      .returning({ id: webhookDeliveries.id })
+      .all();
+    return r.length > 0 ? "delivered" : null;
   }
   const giveUp = outcome.final || attempts >= endpoint.maxAttempts;
-  ctx.db.orm
+  const r = ctx.db.orm
     .update(webhookDeliveries)
     .set({
       status: giveUp ? "failed" : "pending",
@@ -77,8 +83,10 @@ export function recordAttemptTx(
       lastError: outcome.error,
       nextAttemptAt: giveUp ? now : nextAttemptAt(endpoint, attempts, now),
     })
-    .where(eq(webhookDeliveries.id, delivery.id))
-    .run();
+    .where(and(stillPending, eq(webhookDeliveries.attempts, delivery.attempts), eq(webhookDeliveries.nextAttemptAt, delivery.nextAttemptAt)))
+    .returning({ id: webhookDeliveries.id })
+    .all();
+  if (r.length === 0) return null;
   return giveUp ? "failed" : "pending";
 }
 
