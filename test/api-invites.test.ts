@@ -104,6 +104,12 @@ describe("POST /api/v1/invites", () => {
       const zero = await call(url, "POST", "/api/v1/invites", { key: admin, body: { ttl } });
       expect({ ttl, status: zero.status, code: zero.body.error.code }).toEqual({ ttl, status: 422, code: "invalid_ttl" });
     }
+    // A lone surrogate would be stored as U+FFFD, unlike the note the caller sent; a real pair is fine.
+    const lone = await call(url, "POST", "/api/v1/invites", { key: admin, body: { note: "bad \ud800 note" } });
+    expect({ status: lone.status, code: lone.body.error?.code }).toEqual({ status: 422, code: "invalid_note" });
+    const emoji = await call(url, "POST", "/api/v1/invites", { key: admin, body: { note: "party \ud83c\udf89" } });
+    expect(emoji.status).toBe(201);
+    expect(emoji.body.note).toBe("party 🎉");
     for (const username of ["a b", "x@y", "a/b", "<script>"]) {
       const r = await call(url, "POST", "/api/v1/invites", { key: admin, body: { username } });
       expect(r.status).toBe(422);

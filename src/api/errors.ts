@@ -22,7 +22,7 @@ export const ERROR_CODES = {
   invalid_uses: [422, "max_uses is out of range."],
   invalid_username: [422, "The username is empty, too long or has forbidden characters (or is missing for a reset invite)."],
   invalid_label: [422, "A group or role name is empty, longer than 64 characters or has spaces/control characters, or there are more than 32."],
-  invalid_note: [422, "The note is longer than 1000 characters or has control characters."],
+  invalid_note: [422, "The note is longer than 1000 characters, or has control characters or a lone UTF-16 surrogate."],
   account_missing: [422, "A reset invite names an account that does not exist on the host."],
   username_mismatch: [422, "The invite is bound to another username."],
   rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],

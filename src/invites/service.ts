@@ -69,8 +69,9 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   const groups = checkLabels("group", input.groups ?? []);
   const roles = checkLabels("role", input.roles ?? []);
   const note = input.note ?? null;
-  if (note !== null && (note.length > 1000 || /[\x00-\x08\x0b-\x1f\x7f]/.test(note)))
-    throw new InviteError("invalid_note", "note must be at most 1000 characters without control characters");
+  // isWellFormed: a lone UTF-16 surrogate would be stored as U+FFFD, so the note echoed back would not be the one kept.
+  if (note !== null && (note.length > 1000 || /[\x00-\x08\x0b-\x1f\x7f]/.test(note) || !note.isWellFormed()))
+    throw new InviteError("invalid_note", "note must be at most 1000 characters without control characters or lone surrogates");
   return { kind, ttl, maxUses, username, groups, roles, note };
 }
 
