@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { cli, createKey, get, sandbox, startServer } from "./helpers.ts";
+import { cli, createKey, get, rawRequest, sandbox, startServer } from "./helpers.ts";
 import { count, waitFor } from "./audit-support.ts";
 import { createInvite, postForm, register } from "./invite-helpers.ts";
 
@@ -44,10 +44,13 @@ describe("secrets", () => {
           expect([201, 303]).toContain(r.status);
           inviteTokens.push(tokenOf(r));
         }
-        // A percent-encoded parameter name is still `key` to the handler, so it must be redacted as one.
+        // A percent-encoded name, or one after a doubled `?`, is still `key` to the handler: redacted as one.
         const encoded = await get(`${server.url}/invites_api?%6Bey=${second}`);
         expect(encoded.status).toBe(201);
         inviteTokens.push(tokenOf(encoded));
+        const doubled = await get(`${server.url}/invites_api??key=${first}`);
+        expect(doubled.status).toBe(201);
+        inviteTokens.push(tokenOf(doubled));
         // Refused keys: the right id with a wrong token, and a wrong token in the query.
         const wrongA = "W".repeat(43);
         const wrongB = "Zq9".repeat(15);
@@ -62,6 +65,8 @@ describe("secrets", () => {
         // With a trailing slash the landing page redirects; a mistyped path answers 404. Both carry the token.
         expect((await get(`${server.url}/invite/?${inviteTokens[1]}`)).status).toBe(308);
         expect((await get(`${server.url}/Invite?${inviteTokens[2]}`)).status).toBe(404);
+        // A raw `#` (fetch() would strip it) ends the token the page reads, and must not shield it from redaction.
+        expect(await rawRequest(server.port, `GET /invite?${inviteTokens[3]}#=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).toStartWith("HTTP/1.1 200");
 
         // Invites from the CLI, accounts registered on the web (the token in the form and in ?t=), a refused
         // registration, and a password reset.
@@ -70,6 +75,7 @@ describe("secrets", () => {
         passwords.push("Tr0ub4dor&3-first", "correct-horse-second", "refused-password-3", "reset-password-fourth");
         expect((await get(`${server.url}/register?t=${cliInvites[0]!.token}`)).status).toBe(200);
         expect((await get(`${server.url}/register?%74=${cliInvites[1]!.token}`)).status).toBe(200);
+        expect((await get(`${server.url}/register??t=${cliInvites[1]!.token}`)).status).toBe(303); // not read as t=, but still a token
         expect((await register(server, cliInvites[0]!.token, "carol", passwords[0]!)).status).toBe(200);
         expect((await postForm(server, { user: "dave", password: passwords[1]! }, {}, `/register?t=${cliInvites[1]!.token}`)).status).toBe(200);
         expect((await register(server, cliInvites[2]!.token, "carol", passwords[2]!)).status).toBe(409);
@@ -80,7 +86,7 @@ describe("secrets", () => {
         expect((await register(server, inviteTokens[0]!, "erin", "api-invite-password-5")).status).toBe(200);
         passwords.push("api-invite-password-5");
 
-        await waitFor(() => count(sb, "type = 'key.auth_failed'") === 2 && count(sb, "type = 'invite.created'") === 9 && count(sb, "type = 'registration.refused'") === 1, "the events");
+        await waitFor(() => count(sb, "type = 'key.auth_failed'") === 2 && count(sb, "type = 'invite.created'") === 10 && count(sb, "type = 'registration.refused'") === 1, "the events");
         whileRunning = databaseBytes(sb.db);
         const v1 = await cli(["audit", "example.com", "--json", "--limit", "100"], { config: sb.config });
         const v2 = await cli(["audit", "example.com", "--limit", "100"], { config: sb.config });
@@ -98,6 +104,9 @@ describe("secrets", () => {
       expect(output).toContain("/invite/?[redacted] 308");
       expect(output).toContain("/Invite?[redacted] 404");
       expect(output).toContain("/register?%74=[redacted] 200");
+      expect(output).toContain("/invites_api??key=[redacted] 201");
+      expect(output).toContain("/invite?[redacted]#=x 200");
+      expect(output).toContain("/register??t=[redacted] 303");
 
       for (const [name, haystack] of [
         ["database while running", whileRunning],
@@ -111,7 +120,7 @@ describe("secrets", () => {
       }
       // Positive control: the stored hashes of the real tokens are in the files that were searched.
       const stored = whileRunning + afterStop;
-      for (const secret of [...apiTokens.slice(0, 2), ...inviteTokens.slice(0, 5), ...inviteTokens.slice(6)]) expect(stored).toContain(sha256(secret));
+      for (const secret of [...apiTokens.slice(0, 2), ...inviteTokens.slice(0, 6), ...inviteTokens.slice(7)]) expect(stored).toContain(sha256(secret));
       expect(count(sb, "type IN ('account.registered', 'account.password_reset')")).toBe(4);
     } finally {
       sb.cleanup();

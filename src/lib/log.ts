@@ -22,12 +22,14 @@ const FLAG = /^[a-z_]{1,16}$/;
 /**
  * For a request-log path. Parameters are judged by their decoded name, as the handlers read them, so no spelling of
  * `key=`, `t=` or `token=` keeps its value. A bare query part (`/invite?TOKEN`) is redacted on every path, not only on
- * the landing page's: `/invite/?TOKEN` and mistyped paths carry a token just the same.
+ * the landing page's: `/invite/?TOKEN` and mistyped paths carry a token just the same. The query is cut at `?` and
+ * `#` too, not only `&` and `;`: URLSearchParams drops a leading `?` (`??key=` is `key`), and a raw `#` ends the
+ * token a page reads. Redacting too much is harmless; the old pattern runs last as a backstop.
  */
 export function redactPath(path: string): string {
   const q = path.indexOf("?");
   if (q < 0) return path.includes("=") ? redactKeys(path) : path; // no query: usually nothing to do (most API calls)
-  const parts = path.slice(q + 1).split(/([&;])/); // separators kept at the odd indexes
+  const parts = path.slice(q + 1).split(/([&;?#])/); // separators kept at the odd indexes
   for (let i = 0; i < parts.length; i += 2) {
     const part = parts[i]!;
     const eq = part.indexOf("=");
@@ -37,7 +39,7 @@ export function redactPath(path: string): string {
       parts[i] = `${part.slice(0, eq)}=[redacted]`;
     }
   }
-  return `${redactKeys(path.slice(0, q))}?${parts.join("")}`;
+  return redactKeys(`${path.slice(0, q)}?${parts.join("")}`);
 }
 
 /** Percent-decodes a parameter name the lenient way URLSearchParams does (an invalid escape stays as it is). */
