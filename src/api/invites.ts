@@ -18,11 +18,11 @@ import { createdInviteView, inviteView, redemptionView } from "../invites/view.t
 import { checkUsername, normaliseUsername } from "../accounts/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { parseDuration } from "../lib/duration.ts";
-
-const ZERO_DURATION = /^(0+(ms|min|s|m|h|d|w))+$/;
 import { apiAuth, requireScope } from "./auth.ts";
 import { ApiError, type ErrorCode } from "./errors.ts";
 import { CreateInviteBody, CreatedInvite, Invite, InviteDetail, InviteIdParams, InvitePage, ListInvitesQuery, RedeemBody, Redeemed, errors } from "./schemas.ts";
+
+const ZERO_DURATION = /^(0+(ms|min|s|m|h|d|w))+$/;
 
 const SCOPE_NOTE = (scope: string) => `\n\nRequires scope \`${scope}\`.`;
 

@@ -105,10 +105,6 @@ export function pageHeaders(extra: Record<string, string> = {}): Record<string, 
 }
 
 /**
- * A URL path relative to the page at `from`, so links keep working behind a reverse proxy that mounts invited under
- * a prefix. Always starts with "./" or "../" so no segment can be read as a scheme.
- */
-/**
  * The router also matches `PATH/`, where a page's relative links would resolve one level too deep (`/invite/register`).
  * Sends the browser to PATH itself instead: 308 keeps the method, the form body and the query.
  */
@@ -121,6 +117,10 @@ export function trailingSlashRedirect(request: Request, path: string): Response 
   return new Response(null, { status: 308, headers: { Location: `../${last}${q < 0 ? "" : url.slice(q)}`, "Cache-Control": "no-store" } });
 }
 
+/**
+ * A URL path relative to the page at `from`, so links keep working behind a reverse proxy that mounts invited under
+ * a prefix. Always starts with "./" or "../" so no segment can be read as a scheme.
+ */
 export function relativePath(from: string, to: string): string {
   const fromDir = from.split("/").slice(1, -1);
   const target = to.split("/").slice(1);
