@@ -251,6 +251,27 @@ describe("notification webhooks", () => {
     expect(auditEvents(sb, "webhook.failed")).toHaveLength(0);
   });
 
+  test("`webhooks retry` while an attempt that ends in 410 is in flight wins too: the endpoint stays enabled", async () => {
+    const secret = newSecret();
+    let calls = 0;
+    const receiver = startReceiver([secret], async () => {
+      if (++calls === 1) {
+        await Bun.sleep(1500);
+        return new Response(null, { status: 410 });
+      }
+      return new Response(null, { status: 204 });
+    });
+    const sb = sandbox(notifyToml(receiver.url, secret, `timeout = "10s"`));
+    const server = await startServer(sb);
+    cleanups.push(() => sb.cleanup(), () => server.stop(), () => receiver.stop());
+    await createInvite(sb);
+    await receiver.waitFor(1);
+    expect((await cli(["webhooks", "retry", String(rows(sb)[0]!.id)], { config: sb.config })).code).toBe(0);
+    await eventually(() => rows(sb)[0]?.status === "delivered", 10_000, "the requeued row to be delivered");
+    expect(auditEvents(sb, "webhook.disabled")).toHaveLength(0);
+    expect((await listJson(sb)).endpoints[0]).toMatchObject({ disabled: false, disabled_at: null });
+  });
+
   test("a slow receiver is cut off at the timeout and retried", async () => {
     const secret = newSecret();
     let calls = 0;

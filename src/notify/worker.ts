@@ -88,7 +88,8 @@ export function startDeliveryWorker(ctx: AppContext): DeliveryWorker {
     await write(() => {
       if (outcome.ok) return recordAttemptTx(ctx, row, endpoint, outcome, now);
       if (outcome.status === 410) {
-        recordAttemptTx(ctx, row, endpoint, { ...outcome, final: true }, now);
+        // A `webhooks retry` made meanwhile re-enabled the endpoint on purpose: it wins over this answer too.
+        if (recordAttemptTx(ctx, row, endpoint, { ...outcome, final: true }, now) === null) return null;
         disableEndpointTx(ctx, endpoint.url, "410 Gone", now);
         recordEvent(ctx, SYSTEM_ORIGIN, { type: "webhook.disabled", details: { endpoint: describeUrl(endpoint.url), reason: "gone", delivery_id: row.id } }, now);
         return "failed";
