@@ -92,8 +92,12 @@ export function startCheckpointer(db: Db, log: Logger): Checkpointer {
       kick();
     }
   };
+  let dead = false;
   worker.onerror = (e) => {
-    broken = true;
+    broken = dead = true;
+    running = false;
+    for (const wake of waiting.values()) wake();
+    waiting.clear();
     log.warn(`background checkpoint thread stopped: ${e.message}; checkpoints now run inside commits`);
   };
   send("open");
@@ -114,10 +118,13 @@ export function startCheckpointer(db: Db, log: Logger): Checkpointer {
       if (timer) clearTimeout(timer);
       timer = null;
       broken = true;
-      if (running) await reply("checkpoint", 10_000);
-      const closed = reply("close", 5_000);
-      worker.postMessage({ op: "close" });
-      await closed;
+      // A dead thread answers nothing: do not spend the shutdown budget waiting for it.
+      if (!dead && running) await reply("checkpoint", 10_000);
+      if (!dead) {
+        const closed = reply("close", 5_000);
+        worker.postMessage({ op: "close" });
+        await closed;
+      }
       worker.terminate();
       URL.revokeObjectURL(url);
     },
