@@ -41,6 +41,11 @@ async function run(argv: string[]): Promise<number> {
       process.stderr.write(`Error: ${(e as Error).message}\n`);
       return 1;
     }
+    // citty's own argument parser can trip over a value such as "-AbC123" (it reads it as a cluster of short options).
+    if (e instanceof TypeError && /at parseArgs \(/.test(e.stack ?? "")) {
+      process.stderr.write(`Error: cannot read the arguments; a value that starts with "-" must come after "--" (e.g. invited key delete HOST -- -ID)\n`);
+      return 1;
+    }
     process.stderr.write(`Error: ${(e as Error)?.message ?? String(e)}\n`);
     return 1;
   }

@@ -128,6 +128,8 @@ describe("invited audit (viewer)", () => {
       [["audit", "example.com", "--before", "abc"], /^Error: --before must be an event id/],
       [["audit", "alice@example.com", "--global"], /^Error: --global shows host-wide events only; it cannot be combined with USER@HOST/],
       [["audit", "example.com", "--sinse", "2d"], /^Error: unknown option '--sinse'/],
+      [["audit", "example.com", "--limit", "1", "--limit", "2"], /^Error: option --limit is given more than once/],
+      [["audit", "example.com", "--global", "--no-global"], /^Error: option --global is given more than once/],
       [["audit", "example.com", "other.org"], /^Error: unexpected argument 'other\.org'/],
     ];
     for (const [args, message] of cases) {

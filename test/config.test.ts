@@ -34,6 +34,7 @@ describe("configuration errors exit 2 and name the key and the file", () => {
     ["one host's page on another's", `[hosts."example.com"]\n[hosts."b.org"]\ninvite_path = "/join"\nregister_path = "/invite"\n`, /'hosts\."example\.com"\.invite_path' and 'hosts\."b\.org"\.register_path' are both "\/invite"/],
     ["a page on /healthz", `[hosts."example.com"]\ninvite_path = "/healthz"\n`, /'hosts\."example\.com"\.invite_path' "\/healthz" is a path invited already serves/],
     ["a page under /api/v1", `[hosts."example.com"]\nregister_path = "/api/v1/register"\n`, /"\/api\/v1\/register" is a path invited already serves/],
+    ["idle_timeout under 1s", `[server]\nidle_timeout = "500ms"\n`, /'server\.idle_timeout' must be between 1s and 255s/],
     ["shutdown_timeout beyond 1h", `[server]\nshutdown_timeout = "30d"\n`, /'server\.shutdown_timeout' must be at most 1h/],
     ["ttl above maximum", `[hosts."example.com"]\ninvite_ttl = "60d"\ninvite_max_ttl = "30d"\n`, /invite_ttl' is longer than invite_max_ttl/],
     ["bad host name", `[hosts."Not A Host"]\n`, /is not a valid lower-case host name/],
@@ -112,11 +113,15 @@ describe("config sources", () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("server.listen");
       // An empty value is not "unset": it is refused like any other bad value, never silently replaced.
-      for (const [name, setting] of [["INVITED_DATABASE", "database.path"], ["INVITED_GEOIP_DATABASE", "audit.geoip_database"], ["INVITED_LISTEN", "server.listen"]] as const) {
+      expect(r.stderr).toContain("(from INVITED_LISTEN)"); // the file is not to blame
+      for (const [name, setting] of [["INVITED_DATABASE", "database.path"], ["INVITED_GEOIP_DATABASE", "audit.geoip_database"], ["INVITED_LISTEN", "server.listen"], ["INVITED_TRUSTED_PROXIES", "server.trusted_proxies"]] as const) {
         const empty = await cli(["key", "list", "example.com"], { config: sb.config, env: { [name]: "" } });
         expect({ name, code: empty.code }).toEqual({ name, code: 2 });
         expect(empty.stderr).toContain(setting);
       }
+      const noFile = await cli(["key", "list", "example.com"], { env: { INVITED_CONFIG: "" } });
+      expect(noFile.code).toBe(2);
+      expect(noFile.stderr).toContain("INVITED_CONFIG is set to an empty value");
     } finally {
       sb.cleanup();
     }

@@ -94,6 +94,9 @@ describe("invited key (prosodyctl mod_invites_api compatible)", () => {
       expect(quoted.code).toBe(0);
       const id = quoted.stdout.trim().split("/")[0]!;
       expect((await cli(["key", "list", "example.com"], { config: sb.config })).stdout).toBe(`${id}\tMy test key\n`);
+      const tabbed = await cli(["key", "create", "example.com", "a\nb\tc"], { config: sb.config });
+      expect(tabbed.code).toBe(1);
+      expect(tabbed.stderr).toContain("name must not contain tabs, newlines or other control characters");
       const two = await cli(["key", "delete", "example.com", id, "SECONDidxxxx"], { config: sb.config });
       expect(two.code).toBe(1);
       expect((await cli(["key", "list", "example.com"], { config: sb.config })).stdout).toBe(`${id}\tMy test key\n`);

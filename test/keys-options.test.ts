@@ -140,6 +140,13 @@ describe("key ids", () => {
     } finally {
       ctx.db.close();
     }
+    // Without "--" the id reads as a cluster of short options: a clear error, not a parser crash message.
+    const bare = await cli(["key", "delete", "example.com", "-OldStyleId1"], { config: sb.config });
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toContain("Missing required positional argument: ID");
+    const cluster = await cli(["key", "delete", "example.com", "-AbC123xyz_q"], { config: sb.config });
+    expect(cluster.code).toBe(1);
+    expect(cluster.stderr).toBe('Error: cannot read the arguments; a value that starts with "-" must come after "--" (e.g. invited key delete HOST -- -ID)\n');
     for (const cmd of ["disable", "enable", "rotate", "delete"]) {
       const r = await cli(["key", cmd, "example.com", "--config", sb.config, "--", "-OldStyleId1"], { config: null });
       expect(`${cmd} ${r.code} ${r.stderr}`).toBe(`${cmd} 0 `);

@@ -165,7 +165,9 @@ describe("invited check", () => {
       expect(report.ok).toBe(true);
       expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "migrations", "geoip"]);
       expect(report.checks[1].detail).toContain("quick_check ok");
-      expect(report.settings["database.busy_timeout"]).toBe('"5s"');
+      expect(report.settings["database.busy_timeout"]).toBe("5s");
+      expect(report.settings["server.max_body_size"]).toBe(1048576);
+      expect(report.settings["limits.auth_failure_log_window"]).toBe("1m"); // the config file's own names
     } finally {
       sb.cleanup();
     }
@@ -180,7 +182,7 @@ describe("invited check", () => {
       expect(r.stdout).not.toContain(secret);
       expect(r.stdout).not.toContain("whsec_");
       expect(r.stdout).not.toContain("hunter2");
-      expect(r.stdout).toContain('hosts."example.com".provision.secrets = ["********","********"]');
+      expect(r.stdout).toContain('hosts."example.com".provision.secret = ["********","********"]');
       expect(r.stdout).toContain('hosts."example.com".provision.url = "https://admin:********@provision.example.com/hook"');
       expect(r.stdout).toContain('hosts."example.com".password_min_length = 8'); // numbers are not secrets
     } finally {

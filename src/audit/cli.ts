@@ -50,12 +50,17 @@ export const auditCommand = defineCommand({
 });
 
 function rejectUnknownOptions(rawArgs: string[]): void {
+  const seen = new Set<string>();
   for (let i = 0; i < rawArgs.length; i++) {
     const a = rawArgs[i]!;
     if (a === "--") break;
     if (!a.startsWith("-") || a === "-") continue;
     const name = a.replace(/^--?/, "").split("=")[0]!;
     if (!KNOWN_OPTIONS.has(name)) throw new CliError(`unknown option '${a.split("=")[0]}' (see invited audit --help)`);
+    // As everywhere else in the CLI: a second value (or --global with --no-global) is a mistake, not an override.
+    const option = name === "no-global" ? "global" : name;
+    if (seen.has(option)) throw new CliError(`option --${option} is given more than once`);
+    seen.add(option);
     if (VALUE_OPTIONS.has(name) && !a.includes("=")) {
       const value = rawArgs[i + 1];
       if (value === undefined || (value.startsWith("--") && value.length > 2)) throw new CliError(`option '${a}' needs a value`);

@@ -420,6 +420,11 @@ function checkRoutePaths(invitesApiPath: string, hosts: Record<string, HostConfi
   }
 }
 
+/** " (from INVITED_X)" when an environment variable supplied the value, so an error does not blame the file. */
+function fromEnv(env: Record<string, string | undefined>, name: string): string {
+  return env[name] !== undefined ? ` (from ${name})` : "";
+}
+
 /** Builds a validated Config from a parsed TOML document. */
 export function buildConfig(doc: Table, file: string | null, env: Record<string, string | undefined> = process.env): Config {
   const where = file ?? "built-in defaults";
@@ -429,13 +434,15 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   const listenFromFile = server.string("listen", "127.0.0.1:5280");
   const listenText = env.INVITED_LISTEN ?? listenFromFile;
   const listen = parseListen(listenText);
-  if (listen === null) server.fail("listen", `must be "ADDRESS:PORT", got ${JSON.stringify(listenText)}`);
+  if (listen === null) server.fail("listen", `must be "ADDRESS:PORT", got ${JSON.stringify(listenText)}${fromEnv(env, "INVITED_LISTEN")}`);
   const proxiesFromFile = server.stringList("trusted_proxies", ["127.0.0.1", "::1"]);
   const trustedProxies = env.INVITED_TRUSTED_PROXIES !== undefined
     ? env.INVITED_TRUSTED_PROXIES.split(",").map((x) => x.trim()).filter(Boolean)
     : proxiesFromFile;
+  // An empty override would silently trust no proxy at all; an empty list belongs in the file, where it is visible.
+  if (env.INVITED_TRUSTED_PROXIES !== undefined && trustedProxies.length === 0) server.fail("trusted_proxies", "must not be empty (INVITED_TRUSTED_PROXIES is set to an empty value)");
   const badProxy = parseAddressList(trustedProxies);
-  if (badProxy) server.fail("trusted_proxies", `has an invalid address or CIDR range: ${JSON.stringify(badProxy)}`);
+  if (badProxy) server.fail("trusted_proxies", `has an invalid address or CIDR range: ${JSON.stringify(badProxy)}${fromEnv(env, "INVITED_TRUSTED_PROXIES")}`);
   const metricsAllow = server.stringList("metrics_allow", ["127.0.0.1", "::1"]);
   const badMetrics = parseAddressList(metricsAllow);
   if (badMetrics) server.fail("metrics_allow", `has an invalid address or CIDR range: ${JSON.stringify(badMetrics)}`);
@@ -447,10 +454,11 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     invitesApiPath: path_(server, "invites_api_path", "/invites_api"),
     shutdownTimeout: server.duration("shutdown_timeout", "10s"),
     maxBodySize: server.int("max_body_size", 1024 * 1024, 1024, 64 * 1024 * 1024),
-    idleTimeout: Math.round(server.duration("idle_timeout", "30s") / 1000),
+    idleTimeout: server.duration("idle_timeout", "30s") / 1000, // whole seconds for Bun; checked below before rounding
     requestLog: server.bool("request_log", true),
   };
   if (serverCfg.idleTimeout < 1 || serverCfg.idleTimeout > 255) server.fail("idle_timeout", "must be between 1s and 255s");
+  serverCfg.idleTimeout = Math.round(serverCfg.idleTimeout);
   if (serverCfg.shutdownTimeout > 3_600_000) server.fail("shutdown_timeout", "must be at most 1h"); // systemd gives up long before
   server.done();
 
@@ -521,6 +529,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
 
 /** Loads the config named by --config or INVITED_CONFIG, or the built-in defaults when neither is given. */
 export function loadConfig(file?: string | null, env: Record<string, string | undefined> = process.env): Config {
+  if (!file && env.INVITED_CONFIG === "") throw new ConfigError("INVITED_CONFIG is set to an empty value; unset it to run on the built-in defaults");
   const path = file || env.INVITED_CONFIG || null;
   if (!path) return buildConfig({}, null, env);
   let text: string;

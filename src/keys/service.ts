@@ -63,6 +63,8 @@ export function validateKeyOptions(input: CreateKeyInput): void {
   if (input.maxTtl !== undefined && input.maxTtl !== null && (!Number.isSafeInteger(input.maxTtl) || input.maxTtl < 1000))
     throw new KeyOptionError("max ttl must be at least 1s");
   if (input.name !== undefined && input.name !== null && input.name.length > 200) throw new KeyOptionError("name is longer than 200 characters");
+  // A tab or newline in a name would break `key list`'s one `ID<TAB>NAME` line per key.
+  if (input.name && /[\x00-\x1f\x7f]/.test(input.name)) throw new KeyOptionError("name must not contain tabs, newlines or other control characters");
 }
 
 /** Creates a key and returns its one-time secret `ID/TOKEN` (256 random bits). Only the token's hash is stored. */

@@ -34,7 +34,9 @@ export const checkCommand = strictCommand({
   run({ args }) {
     const report = runChecks(loadConfig(args.config), { quick: Boolean(args.quick) });
     if (args.json) {
-      printJson({ ok: report.ok, checks: report.items, settings: Object.fromEntries(report.settings) });
+      // The text form's values are TOML-like literals; as JSON they are values, and "(not set)" is null.
+      const value = (text: string) => (text.startsWith("(") ? null : (JSON.parse(text) as unknown));
+      printJson({ ok: report.ok, checks: report.items, settings: Object.fromEntries(report.settings.map(([k, v]) => [k, value(v)])) });
     } else {
       const width = Math.max(...report.items.map((i) => i.name.length));
       for (const i of report.items) process.stdout.write(`${i.name.padEnd(width)}  ${i.status.padEnd(4)}  ${i.detail}\n`);

@@ -296,6 +296,9 @@ function maskUrl(v: string): string {
   return v.replace(/^([a-z][a-z0-9+.-]*:\/\/[^\/:@\s]*):[^\/@\s]*@/i, "$1:********@");
 }
 
+// Config fields whose internal name is not the setting's own.
+const SETTING_NAMES: Record<string, string> = { authFailureWindow: "auth_failure_log_window", secrets: "secret" };
+
 function snake(k: string): string {
-  return k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return SETTING_NAMES[k] ?? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
