@@ -107,6 +107,10 @@ describe("database file moved or deleted while serving", () => {
       try {
         const r = await mint(server, key);
         expect(r.status).toBe(503);
+        // Still an /invites_api answer: CORS headers (a browser client can read it) and when to try again.
+        expect(r.headers.get("access-control-allow-origin")).toBe("*");
+        expect(r.headers.get("access-control-allow-methods")).toBe("OPTIONS, GET, POST");
+        expect(r.headers.get("retry-after")).toBe("5");
         const health = await get(`${server.url}/healthz`);
         expect(health.status).toBe(503);
         expect(await health.text()).toBe("database unavailable (moved)\n");

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
-import { invitesApi, invitesApiNotAllowed } from "../invites/api.ts";
+import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/api.ts";
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { health } from "./health.ts";
@@ -16,20 +16,23 @@ export function createApp(ctx: AppContext) {
     .onTransform(({ request, route }) => setMatchedRoute(request, route))
     .onError(({ code, error, request, route }) => {
       setMatchedRoute(request, route);
+      // Every answer of /invites_api carries its CORS headers, errors included, so a browser client can read them.
+      const onInvitesApi = pathOf(request.url) === ctx.config.server.invitesApiPath;
+      const fail = onInvitesApi ? invitesApiError : plain;
       if (code === "NOT_FOUND") {
         // The router only knows standard methods; any other method on the API path is still a 405, not a 404.
-        if (pathOf(request.url) === ctx.config.server.invitesApiPath) return invitesApiNotAllowed();
+        if (onInvitesApi) return invitesApiNotAllowed();
         return plain(404, "not found");
       }
-      if (code === "PARSE") return plain(400, "malformed request body");
-      if (code === "VALIDATION") return plain(400, "invalid request");
-      if (code === "INVALID_COOKIE_SIGNATURE") return plain(400, "invalid cookie");
+      if (code === "PARSE") return fail(400, "malformed request body");
+      if (code === "VALIDATION") return fail(400, "invalid request");
+      if (code === "INVALID_COOKIE_SIGNATURE") return fail(400, "invalid cookie");
       if (isStorageUnavailable(error)) {
         logStorageError(ctx)(error);
-        return plain(503, "service temporarily unavailable");
+        return fail(503, "service temporarily unavailable", { "Retry-After": "5" });
       }
       ctx.log.error(`unhandled error: ${(error as Error)?.stack ?? String(error)}`);
-      return plain(500, "internal error");
+      return fail(500, "internal error");
     })
     .use(health(ctx))
     .use(metricsRoutes(ctx))
@@ -40,7 +43,7 @@ export function createApp(ctx: AppContext) {
     .use(assetRoutes(ctx));
 }
 
-function plain(status: number, message: string): Response {
-  return new Response(`${message}\n`, { status, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+function plain(status: number, message: string, extra: Record<string, string> = {}): Response {
+  return new Response(`${message}\n`, { status, headers: { "Content-Type": "text/plain; charset=utf-8", ...extra } });
 }
 

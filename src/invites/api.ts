@@ -34,6 +34,11 @@ export function presentedKey(request: Request, query: URLSearchParams): string |
   return keys.length === 1 ? keys[0]! : null; // repeated key= is ambiguous: refuse it
 }
 
+/** An error answer of this path (the app's 400/503/500), with the CORS headers every answer here carries. */
+export function invitesApiError(status: number, message: string, extra: Record<string, string> = {}): Response {
+  return answer(status, { "Content-Type": "text/plain; charset=utf-8", ...extra }, `${message}\n`);
+}
+
 /** 405 with the CORS headers; also used by the app for methods the router does not know (PROPFIND...). */
 export const invitesApiNotAllowed = () => answer(405, { Allow: "OPTIONS, GET, POST" });
 const notAllowed = invitesApiNotAllowed;
