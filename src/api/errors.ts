@@ -3,7 +3,7 @@
  * `{ "error": { "code": CODE, "message": TEXT } }`; the message is for people and may change.
  */
 export const ERROR_CODES = {
-  invalid_request: [400, "The body, query or path failed validation (the message names the field)."],
+  invalid_request: [400, "The body, query or path does not match the schema: a wrong type, a number out of range, an empty or over-long string or list (the message names the field)."],
   invalid_json: [400, "The body is not valid JSON."],
   invalid_cursor: [400, "The pagination cursor is not one this server handed out."],
   missing_key: [401, "No `Authorization: Bearer ID/TOKEN` header. `?key=` is not accepted by /api/v1."],
@@ -19,10 +19,10 @@ export const ERROR_CODES = {
   invite_revoked: [410, "The invite was revoked."],
   invalid_ttl: [422, "The lifetime is not a positive duration of at least 1s."],
   ttl_too_long: [422, "The lifetime is longer than the host's invite_max_ttl."],
-  invalid_uses: [422, "max_uses is out of range."],
-  invalid_username: [422, "The username is empty, too long or has forbidden characters (or is missing for a reset invite)."],
-  invalid_label: [422, "A group or role name is empty, longer than 64 characters or has spaces/control characters, or there are more than 32."],
-  invalid_note: [422, "The note is longer than 1000 characters, or has control characters or a lone UTF-16 surrogate."],
+  invalid_uses: [422, "max_uses is out of range (the schema answers first, with 400 invalid_request, for this API's bodies)."],
+  invalid_username: [422, "The username is longer than the host allows or has forbidden characters (or is missing for a reset invite)."],
+  invalid_label: [422, "A group or role name has spaces or control characters."],
+  invalid_note: [422, "The note has control characters or a lone UTF-16 surrogate."],
   account_missing: [422, "A reset invite names an account that does not exist on the host."],
   username_mismatch: [422, "The invite is bound to another username."],
   rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],
