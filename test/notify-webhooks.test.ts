@@ -336,7 +336,7 @@ describe("webhooks CLI and config errors", () => {
     const r = await cli(["check"], { config: sb.config });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain("whsec_");
-    expect(r.stdout).toContain('notify[0].secrets = ["********"]');
+    expect(r.stdout).toContain('notify[0].secret = ["********"]');
     expect(r.stdout).toContain('notify[1].url = "https://hooks.example.com/b"');
     expect(r.stdout).toContain('notify[1].retry_delay = "1m"');
   });
