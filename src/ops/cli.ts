@@ -34,14 +34,15 @@ export const checkCommand = strictCommand({
   run({ args }) {
     const report = runChecks(loadConfig(args.config), { quick: Boolean(args.quick) });
     if (args.json) {
-      // The text form's values are TOML-like literals; as JSON they are values, and "(not set)" is null.
-      const value = (text: string) => (text.startsWith("(") ? null : (JSON.parse(text) as unknown));
-      printJson({ ok: report.ok, checks: report.items, settings: Object.fromEntries(report.settings.map(([k, v]) => [k, value(v)])) });
+      printJson({ ok: report.ok, checks: report.items, settings: Object.fromEntries(report.settings) });
     } else {
       const width = Math.max(...report.items.map((i) => i.name.length));
       for (const i of report.items) process.stdout.write(`${i.name.padEnd(width)}  ${i.status.padEnd(4)}  ${i.detail}\n`);
       process.stdout.write("\neffective settings (secrets masked):\n");
-      for (const [k, v] of report.settings) process.stdout.write(`  ${k} = ${v}\n`);
+      for (const [k, v] of report.settings) {
+        const text = v !== null ? JSON.stringify(v) : k === "config_file" ? "(none: built-in defaults)" : "(not set)";
+        process.stdout.write(`  ${k} = ${text}\n`);
+      }
     }
     const failed = report.items.filter((i) => i.status === "fail");
     if (failed.length > 0) throw new CliError(`check failed: ${failed.map((i) => i.name).join(", ")}`);

@@ -127,7 +127,7 @@ export interface CheckItem {
 export interface CheckReport {
   ok: boolean;
   items: CheckItem[];
-  settings: [string, string][];
+  settings: [string, unknown][];
 }
 
 /**
@@ -242,12 +242,13 @@ const SECRET_KEY = /secret|password|passwd|token|credential|api_?key/i;
 const DURATION_KEY = /(^|_)(timeout|ttl|interval|after|window|lockout|delay)$/;
 
 /**
- * The effective configuration as `key = value` lines in the config file's own names, with every value under a
- * secret-sounding key (secret, password, token, ...) masked, and passwords in URLs removed.
+ * The effective configuration in the config file's own names, each value as the file would write it (durations as
+ * "7d"; null when not set), with every value under a secret-sounding key (secret, password, token, ...) masked, and
+ * passwords in URLs removed. `check` prints them as `key = value` lines or as one JSON object.
  */
-export function effectiveSettings(config: Config): [string, string][] {
-  const out: [string, string][] = [];
-  out.push(["config_file", config.file ? JSON.stringify(config.file) : "(none: built-in defaults)"]);
+export function effectiveSettings(config: Config): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  out.push(["config_file", config.file]);
   const walk = (value: unknown, path: string[], key: string) => {
     const name = path.join(".");
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
@@ -267,10 +268,10 @@ export function effectiveSettings(config: Config): [string, string][] {
     }
     const secretValue = typeof value === "string" || (Array.isArray(value) && value.every((v) => typeof v === "string"));
     if (SECRET_KEY.test(key) && secretValue) {
-      out.push([name, Array.isArray(value) ? `[${value.map(() => '"********"').join(",")}]` : '"********"']);
+      out.push([name, Array.isArray(value) ? value.map(() => "********") : "********"]);
       return;
     }
-    out.push([name, formatValue(value, key, name)]);
+    out.push([name, settingValue(value, key, name)]);
   };
   walk({ server: { listen: listenText(config) } }, [], "");
   walk(config, [], "");
@@ -282,13 +283,13 @@ function listenText(config: Config): string {
   return `${h.includes(":") ? `[${h}]` : h}:${config.server.port}`;
 }
 
-function formatValue(value: unknown, key: string, name: string): string {
-  if (value === null || value === undefined) return "(not set)";
-  if (typeof value === "number" && name === "server.idle_timeout") return JSON.stringify(`${value}s`); // held in seconds
-  if (typeof value === "number" && DURATION_KEY.test(key)) return JSON.stringify(formatDuration(value));
-  if (typeof value === "string") return JSON.stringify(maskUrl(value));
-  if (Array.isArray(value)) return JSON.stringify(value.map((v) => (typeof v === "string" ? maskUrl(v) : v)));
-  return JSON.stringify(value);
+function settingValue(value: unknown, key: string, name: string): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number" && name === "server.idle_timeout") return `${value}s`; // held in seconds
+  if (typeof value === "number" && DURATION_KEY.test(key)) return formatDuration(value);
+  if (typeof value === "string") return maskUrl(value);
+  if (Array.isArray(value)) return value.map((v) => (typeof v === "string" ? maskUrl(v) : v));
+  return value;
 }
 
 /** https://user:pass@host/ → https://user:********@host/ */
