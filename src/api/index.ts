@@ -89,7 +89,6 @@ const DOCS_HEADERS = {
   "Referrer-Policy": "no-referrer",
 };
 
-
 /** Which field failed and why, without echoing the value (a body may carry an invite token). */
 function validationMessage(error: unknown): string {
   const e = error as { type?: string; customError?: unknown; valueError?: { path?: string; message?: string } };

@@ -22,8 +22,6 @@ import { apiAuth, requireScope } from "./auth.ts";
 import { ApiError, type ErrorCode } from "./errors.ts";
 import { CreateInviteBody, CreatedInvite, Invite, InviteDetail, InviteIdParams, InvitePage, ListInvitesQuery, RedeemBody, Redeemed, errors } from "./schemas.ts";
 
-const ZERO_DURATION = /^(0+(ms|min|s|m|h|d|w))+$/;
-
 const SCOPE_NOTE = (scope: string) => `\n\nRequires scope \`${scope}\`.`;
 
 /** /api/v1/invites: create, list, show, revoke and redeem invites of the key's host. */
@@ -170,8 +168,8 @@ function inviteInput(body: CreateBody, key: ApiKey, host: HostConfig): CreateInv
 
   let ttl: number | undefined;
   if (body.ttl !== undefined) {
-    // A zero lifetime ("0s", 0) is a well-formed duration that is too short, not a malformed one.
-    const ms = typeof body.ttl === "number" ? body.ttl * 1000 : ZERO_DURATION.test(body.ttl) ? 0 : parseDuration(body.ttl);
+    // A zero lifetime ("0s", 0) is a well-formed duration that is too short (invalid_ttl), not a malformed one.
+    const ms = typeof body.ttl === "number" ? body.ttl * 1000 : parseDuration(body.ttl, { allowZero: true });
     if (ms === null) throw new ApiError("invalid_request", 'ttl must be a duration like "7d", "24h", "90m", or whole seconds');
     if (ms < 1000) throw new ApiError("invalid_ttl", "ttl must be at least 1s");
     if (key.maxTtl !== null && ms > key.maxTtl) throw new ApiError("ttl_above_key_limit", "ttl is longer than this key's max_ttl");

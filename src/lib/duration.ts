@@ -8,13 +8,13 @@ const UNITS: Record<string, number> = {
   w: 604_800_000,
 };
 
-export const MAX_DURATION_MS = 36_500 * 86_400_000;
+const MAX_DURATION_MS = 36_500 * 86_400_000;
 
 /**
  * Parses "90s", "15m", "24h", "7d", "2w" or a combination like "1d12h" into milliseconds. Returns null if invalid,
- * zero or over 100 years (36500d).
+ * over 100 years (36500d), or zero unless `allowZero` (for callers that refuse a zero lifetime with their own error).
  */
-export function parseDuration(input: string): number | null {
+export function parseDuration(input: string, { allowZero = false } = {}): number | null {
   const s = input.trim();
   if (s === "" || s.length > 32) return null;
   const re = /(\d+)\s*(ms|min|s|m|h|d|w)/gy;
@@ -26,7 +26,7 @@ export function parseDuration(input: string): number | null {
     matched = re.lastIndex;
   }
   // Beyond 100 years a lifetime is a typo, and dates that far out stop being printable.
-  if (matched !== s.length || total <= 0 || total > MAX_DURATION_MS) return null;
+  if (matched !== s.length || total < (allowZero ? 0 : 1) || total > MAX_DURATION_MS) return null;
   return total;
 }
 
