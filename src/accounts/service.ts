@@ -27,6 +27,18 @@ export function checkUsername(username: string, host: Pick<HostConfig, "username
   return null;
 }
 
+const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
+  empty: "is empty",
+  too_long: "is too long",
+  forbidden_characters: "contains spaces or forbidden characters (@ / : \" ' & < >)",
+  leading_dash: "must not start with '-' on this host (its accounts are created by a command)",
+};
+
+/** What checkUsername found, as one sentence for the CLI and the API ("username is too long"). */
+export function usernameProblemMessage(problem: UsernameProblem): string {
+  return `username ${USERNAME_PROBLEMS[problem]}`;
+}
+
 export type PasswordProblem = "too_short" | "contains_username" | "too_long" | "forbidden_characters";
 
 /** At least password_min_length characters, at most 1024, no control characters, and not containing the username. */

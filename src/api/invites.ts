@@ -11,11 +11,10 @@ import {
   redeemInviteForDownstream,
   resolveInviteOptions,
   revokeInvite,
-  USERNAME_PROBLEMS,
   type CreateInviteInput,
 } from "../invites/service.ts";
 import { createdInviteView, inviteView, redemptionView } from "../invites/view.ts";
-import { checkUsername, normaliseUsername } from "../accounts/service.ts";
+import { checkUsername, normaliseUsername, usernameProblemMessage } from "../accounts/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { apiAuth, requireScope } from "./auth.ts";
@@ -83,7 +82,7 @@ export function invitesController(ctx: AppContext) {
       async ({ body, apiKey, apiHost, request }) => {
         const username = normaliseUsername(body.username);
         const problem = checkUsername(username, apiHost);
-        if (problem) throw new ApiError("invalid_username", `username ${USERNAME_PROBLEMS[problem]}`);
+        if (problem) throw new ApiError("invalid_username", usernameProblemMessage(problem));
         const result = await redeemInviteForDownstream(ctx, requestOrigin(request, "api", apiKey.id), apiHost.name, body.token, username);
         if (!result.ok) throw REDEEM_ERRORS[result.reason]();
         return { invite: inviteView(result.invite), username };
@@ -163,7 +162,7 @@ function inviteInput(body: CreateBody, key: ApiKey, host: HostConfig): CreateInv
   if (body.username !== undefined && body.username !== null) {
     username = normaliseUsername(body.username);
     const problem = checkUsername(username, host);
-    if (problem) throw new ApiError("invalid_username", `username ${USERNAME_PROBLEMS[problem]}`);
+    if (problem) throw new ApiError("invalid_username", usernameProblemMessage(problem));
   }
 
   let ttl: number | undefined;

@@ -5,7 +5,7 @@ import { invites, redemptions } from "./schema.ts";
 import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
-import { checkUsername, findAccount, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
+import { checkUsername, findAccount, normaliseUsername, usernameProblemMessage } from "../accounts/service.ts";
 import { metrics } from "../metrics/index.ts";
 
 export type InviteKind = "account" | "reset";
@@ -64,7 +64,7 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   if (input.username) {
     username = normaliseUsername(input.username);
     const problem = checkUsername(username, input.host);
-    if (problem) throw new InviteError("invalid_username", `username ${USERNAME_PROBLEMS[problem]}`);
+    if (problem) throw new InviteError("invalid_username", usernameProblemMessage(problem));
   }
   const groups = checkLabels("group", input.groups ?? []);
   const roles = checkLabels("role", input.roles ?? []);
@@ -74,14 +74,6 @@ export function resolveInviteOptions(input: CreateInviteInput) {
     throw new InviteError("invalid_note", "note must be at most 1000 characters without control characters or lone surrogates");
   return { kind, ttl, maxUses, username, groups, roles, note };
 }
-
-/** What is wrong with a username, as a phrase after "username " (shared by the CLI, the API and the pages). */
-export const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
-  empty: "is empty",
-  too_long: "is too long",
-  forbidden_characters: "contains spaces or forbidden characters (@ / : \" ' & < >)",
-  leading_dash: "must not start with '-' on this host (its accounts are created by a command)",
-};
 
 /** Group and role names: 1–64 characters, no whitespace or control characters; at most 32 of each. */
 function checkLabels(what: "group" | "role", values: string[]): string[] {
