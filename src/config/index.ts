@@ -420,6 +420,15 @@ function checkRoutePaths(invitesApiPath: string, hosts: Record<string, HostConfi
   }
 }
 
+// The environment variables that override one setting each (README: "Environment overrides").
+const ENV_OVERRIDES: Record<string, string> = {
+  INVITED_LISTEN: "server.listen",
+  INVITED_TRUSTED_PROXIES: "server.trusted_proxies",
+  INVITED_DATABASE: "database.path",
+  INVITED_PUBLIC_URL: "hosts.*.public_url",
+  INVITED_GEOIP_DATABASE: "audit.geoip_database",
+};
+
 /** " (from INVITED_X)" when an environment variable supplied the value, so an error does not blame the file. */
 function fromEnv(env: Record<string, string | undefined>, name: string): string {
   return env[name] !== undefined ? ` (from ${name})` : "";
@@ -429,6 +438,10 @@ function fromEnv(env: Record<string, string | undefined>, name: string): string 
 export function buildConfig(doc: Table, file: string | null, env: Record<string, string | undefined> = process.env): Config {
   const where = file ?? "built-in defaults";
   const root = new Section(doc, "", where);
+  // An empty override (an `Environment=` line with nothing after it) is a mistake, not a way to unset a setting.
+  for (const [name, setting] of Object.entries(ENV_OVERRIDES)) {
+    if (env[name] === "") throw new ConfigError(`${where}: '${setting}' must not be empty (${name} is set to an empty value)`);
+  }
 
   const server = root.table_("server");
   const listenFromFile = server.string("listen", "127.0.0.1:5280");
@@ -439,8 +452,8 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   const trustedProxies = env.INVITED_TRUSTED_PROXIES !== undefined
     ? env.INVITED_TRUSTED_PROXIES.split(",").map((x) => x.trim()).filter(Boolean)
     : proxiesFromFile;
-  // An empty override would silently trust no proxy at all; an empty list belongs in the file, where it is visible.
-  if (env.INVITED_TRUSTED_PROXIES !== undefined && trustedProxies.length === 0) server.fail("trusted_proxies", "must not be empty (INVITED_TRUSTED_PROXIES is set to an empty value)");
+  // An override of only commas would silently trust no proxy at all; an empty list belongs in the file, where it is visible.
+  if (env.INVITED_TRUSTED_PROXIES !== undefined && trustedProxies.length === 0) server.fail("trusted_proxies", `must not be empty${fromEnv(env, "INVITED_TRUSTED_PROXIES")}`);
   const badProxy = parseAddressList(trustedProxies);
   if (badProxy) server.fail("trusted_proxies", `has an invalid address or CIDR range: ${JSON.stringify(badProxy)}${fromEnv(env, "INVITED_TRUSTED_PROXIES")}`);
   const metricsAllow = server.stringList("metrics_allow", ["127.0.0.1", "::1"]);
@@ -468,7 +481,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     path: env.INVITED_DATABASE ?? dbPathFromFile,
     busyTimeout: database.duration("busy_timeout", "5s"),
   };
-  if (dbCfg.path === "") database.fail("path", `must not be empty${env.INVITED_DATABASE === "" ? " (INVITED_DATABASE is set to an empty value)" : ""}`);
+  if (dbCfg.path === "") database.fail("path", "must not be empty");
   database.done();
 
   const audit = root.table_("audit");
@@ -485,7 +498,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     maxRows: audit.optionalInt("max_rows", 1, Number.MAX_SAFE_INTEGER),
     pruneInterval: audit.duration("prune_interval", "1d"),
   };
-  if (auditCfg.geoipDatabase === "") audit.fail("geoip_database", `must not be empty${env.INVITED_GEOIP_DATABASE === "" ? " (INVITED_GEOIP_DATABASE is set to an empty value)" : ""}`);
+  if (auditCfg.geoipDatabase === "") audit.fail("geoip_database", "must not be empty");
   // Timers cannot wait longer than 2^31 ms (~24.8 days); a longer interval would fire continuously.
   if (auditCfg.pruneInterval > 24 * 86_400_000) audit.fail("prune_interval", "must be at most 24d");
   if (auditCfg.geoipCheckInterval > 24 * 86_400_000) audit.fail("geoip_check_interval", "must be at most 24d");
