@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { html, raw, type RawHtml } from "../lib/html.ts";
+import { pathOf } from "../lib/url.ts";
 
 /**
  * The one stylesheet every page carries inline. The CSP allows exactly this text (by hash), so the pages need no
@@ -110,9 +111,8 @@ export function pageHeaders(extra: Record<string, string> = {}): Record<string, 
  */
 export function trailingSlashRedirect(request: Request, path: string): Response | null {
   const url = request.url;
+  if (path === "/" || !pathOf(url).endsWith("/")) return null;
   const q = url.indexOf("?");
-  const end = q < 0 ? url.length : q;
-  if (path === "/" || url.charCodeAt(end - 1) !== 47) return null;
   const last = path.slice(path.lastIndexOf("/") + 1);
   return new Response(null, { status: 308, headers: { Location: `../${last}${q < 0 ? "" : url.slice(q)}`, "Cache-Control": "no-store" } });
 }
