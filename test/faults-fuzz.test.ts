@@ -279,7 +279,7 @@ describe("fuzz", () => {
     const sb = sandbox();
     // Lockouts are off here: from one client address the junk would lock out the valid key too, and the fuzz would
     // stop reaching the code behind the key check.
-    await Bun.write(sb.config, (await Bun.file(sb.config).text()).replace("[server]\n", '[server]\nidle_timeout = "2s"\nrequest_log = false\n') + "\n[limits]\nauth_failures = 1000000\n");
+    await Bun.write(sb.config, (await Bun.file(sb.config).text()).replace("[server]\n", '[server]\nidle_timeout = "2s"\nrequest_log = false\n').replace("[limits]\n", "[limits]\nauth_failures = 1000000\n"));
     const server: TestServer = await startServer(sb);
     try {
       const key = await createKey(sb);

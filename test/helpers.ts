@@ -15,13 +15,20 @@ export interface Sandbox {
   cleanup(): void;
 }
 
-/** A temp dir with a config file whose database lives inside it. `extra` is appended TOML. */
+/**
+ * A temp dir with a config file whose database lives inside it. `extra` is appended TOML.
+ * The registration throttle (5/hour per address by default) would refuse most tests' registrations, which all come
+ * from 127.0.0.1, so it is off unless `extra` sets `registration_rate` itself.
+ */
 export function sandbox(extra = "", opts: { port?: number; host?: string; publicUrl?: string } = {}): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), "invited-test-"));
   const db = join(dir, "invited.db");
   const config = join(dir, "invited.toml");
   const host = opts.host ?? "example.com";
   const hasHosts = /^\[hosts\./m.test(extra);
+  if (!/^registration_rate\s*=/m.test(extra)) {
+    extra = /^\[limits\]$/m.test(extra) ? extra.replace(/^\[limits\]$/m, '[limits]\nregistration_rate = "off"') : `${extra}\n[limits]\nregistration_rate = "off"\n`;
+  }
   const toml = [
     "[server]",
     `listen = "127.0.0.1:${opts.port ?? 0}"`,

@@ -7,7 +7,9 @@ let sb: Sandbox;
 let server: TestServer;
 
 beforeAll(async () => {
-  sb = sandbox('[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."strict.test"]\npublic_url = "https://strict.test"\nregister_path = "/signup"\ninvite_path = "/join"\nusername_max_length = 10\npassword_min_length = 12\n');
+  // A 1 ms coalescing window writes each refusal as its own row, so a test can read its reason (coalescing itself
+  // is tested in registration-abuse.test.ts).
+  sb = sandbox('[limits]\nauth_failure_log_window = "1ms"\n[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."strict.test"]\npublic_url = "https://strict.test"\nregister_path = "/signup"\ninvite_path = "/join"\nusername_max_length = 10\npassword_min_length = 12\n');
   server = await startServer(sb);
 });
 afterAll(async () => {

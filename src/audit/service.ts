@@ -28,6 +28,13 @@ export const AUDIT_TYPES = [
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
+/**
+ * Events anyone can cause without credentials (coalesced, but still numerous): `max_rows` prunes these before real
+ * events. The partial index audit_noise_host_at (schema.ts) repeats this list; keep the two the same.
+ */
+export const NOISE_TYPES = ["registration.refused", "key.auth_failed"] as const;
+const NOISE_CONDITION = `type IN (${NOISE_TYPES.map((t) => `'${t}'`).join(", ")})`;
+
 export interface AuditInput {
   type: AuditType;
   host?: string;
@@ -257,10 +264,19 @@ export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<
   // Expired events go host by host along the (host, at) index; there is no index on `at` alone (see schema.ts).
   const deleteExpired = sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE host = ?3 AND at < ?1 ORDER BY at LIMIT ?2)");
   // Over the quota, the oldest go first: each host's oldest along (host, at), merged, and the oldest of those deleted.
+  // Refusals and failed key checks go first (along their partial index), real events only once none are left.
   const oldestOfHost = sqlite.prepare<{ id: number; at: number }, [string, number]>("SELECT id, at FROM audit_events WHERE host = ?1 ORDER BY at, id LIMIT ?2");
+  const oldestNoiseOfHost = sqlite.prepare<{ id: number; at: number }, [string, number]>(
+    `SELECT id, at FROM audit_events WHERE host = ?1 AND ${NOISE_CONDITION} ORDER BY at, id LIMIT ?2`,
+  );
   const deleteIds = sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT value FROM json_each(?1))");
+  let noiseLeft = true;
   const deleteOldest = (hosts: string[], take: number): number => {
-    const oldest = hosts.flatMap((h) => oldestOfHost.all(h, take));
+    let oldest = noiseLeft ? hosts.flatMap((h) => oldestNoiseOfHost.all(h, take)) : [];
+    if (oldest.length === 0) {
+      noiseLeft = false;
+      oldest = hosts.flatMap((h) => oldestOfHost.all(h, take));
+    }
     if (hosts.length > 1) oldest.sort((a, b) => a.at - b.at || a.id - b.id);
     return deleteIds.run(JSON.stringify(oldest.slice(0, take).map((r) => r.id))).changes;
   };
@@ -307,6 +323,7 @@ export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<
   } finally {
     deleteExpired.finalize();
     oldestOfHost.finalize();
+    oldestNoiseOfHost.finalize();
     deleteIds.finalize();
   }
   result.ms = performance.now() - started;

@@ -4,6 +4,7 @@ import { BUILTIN_LOGOS, LOGO_TYPES } from "../pages/logos.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { parseAddressList } from "../lib/ip.ts";
 import { webhookSecretProblem } from "../lib/webhooks.ts";
+import { parseRate, type Rate } from "../limits/rate.ts";
 
 export interface ClientApp {
   name: string;
@@ -90,6 +91,10 @@ export interface Config {
     lockout: number;
     ipv4Prefix: number;
     ipv6Prefix: number;
+    /** Registration attempts per client network; null: no throttle ("off"). */
+    registrationRate: Rate | null;
+    hashConcurrency: number;
+    hashQueue: number;
   };
   hosts: Record<string, HostConfig>;
   notify: NotifyEndpoint[];
@@ -358,6 +363,15 @@ function readProvision(s: Section): ProvisionConfig {
   return p;
 }
 
+/** A rate like "5/hour", or "off" for none. */
+function readRate(s: Section, key: string, fallback: string): Rate | null {
+  const text = s.string(key, fallback);
+  if (text === "off") return null;
+  const rate = parseRate(text);
+  if (rate === null) s.fail(key, `must be a rate like "5/hour" (N/sec, N/min, N/hour or N/day) or "off", got ${JSON.stringify(text)}`);
+  return rate;
+}
+
 /** `[[notify]]`: outgoing notification webhooks. */
 function readNotify(root: Section, hosts: Record<string, HostConfig>): NotifyEndpoint[] {
   const v = root.raw_("notify");
@@ -512,6 +526,9 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     lockout: limits.duration("lockout", "15m"),
     ipv4Prefix: limits.int("ipv4_prefix", 32, 0, 32),
     ipv6Prefix: limits.int("ipv6_prefix", 64, 0, 128),
+    registrationRate: readRate(limits, "registration_rate", "5/hour"),
+    hashConcurrency: limits.int("hash_concurrency", 2, 1, 64), // each argon2id hash holds 64 MiB
+    hashQueue: limits.int("hash_queue", 64, 0, 100_000),
   };
   limits.done();
 

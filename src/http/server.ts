@@ -9,6 +9,7 @@ import { pathAndQuery } from "../lib/url.ts";
 import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import { authFailureLog } from "../keys/failures.ts";
+import { flushRefusals } from "../registration/service.ts";
 import { startRetention } from "../audit/retention.ts";
 import { startReservationSweeper } from "../provisioning/service.ts";
 import { startDeliveryWorker } from "../notify/worker.ts";
@@ -116,6 +117,7 @@ export function startServer(ctx: AppContext): RunningServer {
         reservationSweeper.stop();
         await deliveryWorker.stop();
         await authFailureLog(ctx).flush();
+        await flushRefusals(ctx);
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}

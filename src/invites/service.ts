@@ -161,6 +161,10 @@ export function findInviteByToken(ctx: AppContext, token: string | null | undefi
 }
 const findById = perDb((db) => db.orm.select().from(invites).where(eq(invites.id, sql.placeholder("id"))).prepare());
 
+export function getInviteById(ctx: AppContext, id: string): Invite | null {
+  return findById(ctx.db).get({ id }) ?? null;
+}
+
 export function getInvite(ctx: AppContext, host: string, id: string): Invite | null {
   return ctx.db.orm.select().from(invites).where(and(eq(invites.host, host), eq(invites.id, id))).get() ?? null;
 }

@@ -2,6 +2,9 @@ import type { AppContext } from "../context.ts";
 import { onePer } from "../lib/memo.ts";
 import type { Config } from "../config/index.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
+import { PERIODS, parseRate, type Rate } from "../limits/rate.ts";
+
+export { parseRate, retryAfterSeconds, type Rate } from "../limits/rate.ts";
 
 /**
  * Abuse control for API keys, kept in process memory: a token bucket per key (the key's `rate`) and a failure counter
@@ -9,21 +12,6 @@ import { parseIp, truncateIp } from "../lib/ip.ts";
  * lockouts, and several processes would each keep their own. Entries expire on their own and the maps are bounded,
  * so a flood of addresses cannot grow memory without limit.
  */
-
-const RATE_RE = /^([1-9][0-9]{0,6})\/(sec|min|hour|day)$/;
-const PERIODS: Record<string, number> = { sec: 1000, min: 60_000, hour: 3_600_000, day: 86_400_000 };
-
-export interface Rate {
-  /** Requests allowed per period; also the burst size. */
-  count: number;
-  periodMs: number;
-}
-
-/** Parses a key rate like `60/min` (N/sec, N/min, N/hour or N/day, N from 1 to 9999999); null when invalid. */
-export function parseRate(text: string): Rate | null {
-  const m = RATE_RE.exec(text);
-  return m ? { count: Number(m[1]), periodMs: PERIODS[m[2]!]! } : null;
-}
 
 interface Bucket {
   rate: string;
@@ -51,7 +39,7 @@ export class KeyLimiter {
   private readonly rates = new Map<string, Rate | null>();
 
   constructor(
-    private readonly limits: Config["limits"],
+    private readonly limits: Pick<Config["limits"], "authFailures" | "authWindow" | "lockout" | "ipv4Prefix" | "ipv6Prefix">,
     private readonly maxEntries = 100_000,
   ) {}
 
@@ -153,8 +141,3 @@ export class KeyLimiter {
 
 /** The limiter of a running server (one per context, shared by /invites_api and /api/v1). */
 export const limiterFor = onePer((ctx: AppContext) => new KeyLimiter(ctx.config.limits));
-
-/** Retry-After value: whole seconds, at least 1. */
-export function retryAfterSeconds(ms: number): string {
-  return String(Math.max(1, Math.ceil(ms / 1000)));
-}

@@ -8,6 +8,7 @@ import { ICON_CHECK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailing
 import { appsFor, safeToken } from "../pages/routes.ts";
 import { renderAppList } from "../pages/apps.ts";
 import { FormError, readForm } from "./form.ts";
+import { retryAfterSeconds } from "../limits/rate.ts";
 import { isDeadInvite, recordRefusal, registerWithInvite, resetPasswordWithInvite, type RefusalReason } from "./service.ts";
 
 /** What the person sees for each refusal that re-renders the form. */
@@ -45,12 +46,29 @@ function refusalMessage(reason: RefusalReason, host: HostConfig, invite: Invite 
       return invite?.kind === "reset"
         ? "We couldn't set your new password right now. Nothing was changed and your invite still works: please try again in a moment."
         : "We couldn't create your account right now. Nothing was used up and your invite still works: please try again in a moment.";
+    case "server_busy":
+      return "We're handling a lot of sign-ups right now. Nothing was used up and your invite still works: please try again in a few seconds.";
     default:
       return "This request could not be completed.";
   }
 }
 
-const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = { username_taken: 409, username_not_allowed: 403, account_missing: 410, invite_busy: 503, provision_failed: 503 };
+const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = {
+  username_taken: 409,
+  username_not_allowed: 403,
+  account_missing: 410,
+  invite_busy: 503,
+  provision_failed: 503,
+  server_busy: 503,
+};
+
+/** "in about 12 minutes": when a throttled person may try again, rounded up to what a person would say. */
+function retryWhen(ms: number): string {
+  const minutes = Math.ceil(ms / 60_000);
+  if (ms < 60_000) return `in ${Math.max(1, Math.ceil(ms / 1000))} seconds`;
+  if (minutes < 90) return `in about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+  return `in about ${Math.round(minutes / 60)} hours`;
+}
 
 /** The register form page asks for Referrer-Policy same-origin so a browser's POST carries a real Origin header. */
 const FORM_HEADERS = pageHeaders({ "Referrer-Policy": "same-origin" });
@@ -193,9 +211,23 @@ export function registrationPages(ctx: AppContext) {
     const redeem = invite?.kind === "reset" ? resetPasswordWithInvite : registerWithInvite;
     const result = await redeem(ctx, origin, { token, username, password, passwordConfirm });
     if (result.ok) return successPage(path, result.host, result.username, result.kind === "reset", request.headers.get("user-agent"));
+    if (result.reason === "throttled" && result.host) {
+      const wait = result.retryAfterMs ?? 60_000;
+      const page = problemPage(
+        path,
+        result.host.name,
+        429,
+        "Too many sign-up attempts",
+        `There have been too many sign-up attempts from your network. Nothing was used up and your invite still works: please try again ${retryWhen(wait)}.`,
+      );
+      page.headers.set("Retry-After", retryAfterSeconds(wait));
+      return page;
+    }
     if (isDeadInvite(result.reason) || !result.invite || !result.host) return toLanding(path, result.invite ?? invite, token);
     const error = refusalMessage(result.reason, result.host, result.invite);
-    return formPage({ path, invite: result.invite, host: result.host, token, typedUser: username ?? "", error }, REFUSAL_STATUS[result.reason] ?? 400);
+    const page = formPage({ path, invite: result.invite, host: result.host, token, typedUser: username ?? "", error }, REFUSAL_STATUS[result.reason] ?? 400);
+    if (result.reason === "server_busy") page.headers.set("Retry-After", "5");
+    return page;
   };
 
   const notAllowed = () => new Response("method not allowed\n", { status: 405, headers: { Allow: "GET, POST", "Content-Type": "text/plain; charset=utf-8" } });
