@@ -1,7 +1,8 @@
 import { Elysia, type AnyElysia } from "elysia";
 import { cors } from "@elysiajs/cors";
 import type { AppContext } from "../context.ts";
-import { isStorageUnavailable, logStorageError } from "../http/errors.ts";
+import { isStorageUnavailable } from "../db/errors.ts";
+import { logStorageError } from "../http/errors.ts";
 import { ApiError, errorResponse } from "./errors.ts";
 import { invitesController } from "./invites.ts";
 import { auditController } from "./audit.ts";
