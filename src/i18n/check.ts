@@ -1,0 +1,97 @@
+// Checks a message against the English one it translates or overrides: it must parse, use the same arguments
+// (names and kinds: a plural stays a plural) and only the known tags. Used by config (admin overrides), the
+// catalog tests and `npm run i18n:check`.
+import { IntlMessageFormat } from "intl-messageformat";
+import { CATALOGS, MESSAGE_KEYS, type Catalog, type Lang, type MessageKey } from "./catalogs.ts";
+import { MESSAGE_TAGS } from "./messages.ts";
+
+// The parser's element types (@formatjs/icu-messageformat-parser's TYPE enum), read through IntlMessageFormat.getAst.
+type MessageFormatElement = ReturnType<IntlMessageFormat["getAst"]>[number];
+const TYPE = { argument: 1, number: 2, date: 3, time: 4, select: 5, plural: 6, pound: 7, tag: 8 } as const;
+const KIND: Record<number, string> = { 1: "text", 2: "number", 3: "date", 4: "time", 5: "select", 6: "plural" };
+
+export interface MessageShape {
+  /** argument name → kind ("text", "number", "plural", ...) */
+  args: Map<string, string>;
+  tags: Set<string>;
+}
+
+function walk(elements: MessageFormatElement[], shape: MessageShape): void {
+  for (const el of elements) {
+    if (el.type === TYPE.tag) {
+      shape.tags.add(el.value);
+      walk(el.children, shape);
+      continue;
+    }
+    const kind = KIND[el.type];
+    if (kind && "value" in el && typeof el.value === "string") {
+      // A `{n}` and a `{n, number}` of the same name are the same value; keep the more specific kind.
+      const had = shape.args.get(el.value);
+      if (!had || had === "text") shape.args.set(el.value, kind);
+    }
+    if (el.type === TYPE.select || el.type === TYPE.plural) {
+      for (const option of Object.values(el.options)) walk(option.value, shape);
+    }
+  }
+}
+
+/** The arguments and tags of a message; throws on a syntax error. */
+export function messageShape(text: string): MessageShape {
+  const shape: MessageShape = { args: new Map(), tags: new Set() };
+  walk(new IntlMessageFormat(text, "en").getAst(), shape);
+  return shape;
+}
+
+function argumentKey(kind: string): string {
+  // `{n}` and `{n, number}` both take a number or a string; only the name matters for them.
+  return kind === "text" || kind === "number" ? "value" : kind;
+}
+
+/** What is wrong with `text` as the message `key` in `lang`, or null. */
+export function messageProblem(lang: Lang, key: string, text: string): string | null {
+  if (!Object.hasOwn(CATALOGS.en, key)) return "is not a message key (see src/i18n/catalogs/en.json)";
+  let shape: MessageShape;
+  try {
+    shape = messageShape(text);
+    new IntlMessageFormat(text, lang);
+  } catch (e) {
+    return `does not parse as an ICU message: ${(e as Error).message}`;
+  }
+  const ref = messageShape(CATALOGS.en[key as MessageKey]);
+  for (const [name, kind] of shape.args) {
+    const want = ref.args.get(name);
+    if (!want) return `uses {${name}}, which this message does not have (it has: ${[...ref.args.keys()].map((a) => `{${a}}`).join(" ") || "none"})`;
+    if (argumentKey(want) !== argumentKey(kind)) return `uses {${name}} as ${kind}, but it is a ${want}`;
+  }
+  for (const tag of shape.tags) {
+    if (!MESSAGE_TAGS.includes(tag)) return `uses the tag <${tag}>, which is not known (known: ${MESSAGE_TAGS.map((t) => `<${t}>`).join(" ")})`;
+  }
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return "contains control characters";
+  return null;
+}
+
+/**
+ * Every problem of a whole catalog against English: missing and extra keys, and per message the problems above plus
+ * an argument English has that the translation drops (an override may drop one; a translation may not).
+ */
+export function catalogProblems(lang: Lang, catalog: Record<string, unknown> = CATALOGS[lang]): string[] {
+  const problems: string[] = [];
+  for (const key of MESSAGE_KEYS) if (!Object.hasOwn(catalog, key)) problems.push(`${lang}: missing key ${key}`);
+  for (const [key, value] of Object.entries(catalog)) {
+    if (typeof value !== "string") {
+      problems.push(`${lang}: ${key} must be a string`);
+      continue;
+    }
+    const problem = messageProblem(lang, key, value);
+    if (problem) {
+      problems.push(`${lang}: ${key} ${problem}`);
+      continue;
+    }
+    const mine = messageShape(value);
+    const ref = messageShape((CATALOGS.en as Catalog)[key as MessageKey]);
+    for (const name of ref.args.keys()) if (!mine.args.has(name)) problems.push(`${lang}: ${key} lacks {${name}}`);
+    for (const tag of ref.tags) if (!mine.tags.has(tag)) problems.push(`${lang}: ${key} lacks the tag <${tag}>`);
+    if (value.trim() === "") problems.push(`${lang}: ${key} is empty`);
+  }
+  return problems;
+}

@@ -1,0 +1,174 @@
+// Translated pages over real HTTP: which language a request gets and the headers that say so, and that no page
+// holds English outside the catalog.
+//
+// How "no English outside the catalog" is checked: the host overrides every English message with a pseudo-English
+// copy whose letters are turned into full-width letters (ICU structure, placeholders, plurals and tags untouched),
+// through the admin overrides of the config. Then every page is rendered and every text a person reads (text
+// nodes, title, alt, aria-label) is scanned: once the data on the page is taken out (host, addresses, app and
+// platform trade names, language names, xmpp: URIs), any run of two ASCII letters left can only have come from a
+// template. This does not depend on guessing which English words a template might hold.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { IntlMessageFormat } from "intl-messageformat";
+import { get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { createInvite } from "./invite-helpers.ts";
+import { makeFixtures, renderAllPages, renderThrottled, visibleTexts, type PageFixtures } from "./i18n-helpers.ts";
+import { CATALOGS, LANGUAGES } from "../src/i18n/index.ts";
+import { DEFAULT_APPS } from "../src/pages/apps.ts";
+
+type El = ReturnType<IntlMessageFormat["getAst"]>[number];
+
+/** Full-width letters: unmistakably not from a template, still readable in a failure message. */
+const pseudo = (s: string) => s.replace(/[A-Za-z]/g, (c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0));
+
+/** Prints an ICU AST back to a message, with pseudo letters in its literal text. */
+function printPseudo(els: El[]): string {
+  return els
+    .map((el): string => {
+      switch (el.type) {
+        case 0:
+          return pseudo(el.value).replace(/[{}#<]/g, (c) => `'${c}'`);
+        case 1:
+          return `{${el.value}}`;
+        case 2:
+          return `{${el.value}, number}`;
+        case 6:
+          return `{${el.value}, plural, ${Object.entries(el.options).map(([k, o]) => `${k} {${printPseudo(o.value)}}`).join(" ")}}`;
+        case 7:
+          return "#";
+        case 8:
+          return `<${el.value}>${printPseudo(el.children)}</${el.value}>`;
+        default:
+          throw new Error(`printPseudo: element type ${el.type} is not handled`);
+      }
+    })
+    .join("");
+}
+
+const PSEUDO_TOML = Object.entries(CATALOGS.en)
+  .map(([key, text]) => `${key} = ${JSON.stringify(printPseudo(new IntlMessageFormat(text, "en").getAst()))}`)
+  .join("\n");
+
+/** What a page shows that is data, not words: names and addresses that stay as they are in every language. */
+const DATA = [
+  /xmpp:\S+/g,
+  /[\w.-]*@example\.com/g,
+  /example\.com/g,
+  ...DEFAULT_APPS.map((a) => new RegExp(a.name, "g")),
+  /\b(?:Android|Linux|Windows|macOS)\b/g,
+  ...LANGUAGES.map((l) => new RegExp(CATALOGS[l].language_name, "g")),
+  /\b(?:carol|dora|someone|mallory)\b/g,
+  /“user”/g, // the name of the field sent twice, echoed back
+  // Intl.RelativeTimeFormat's English: formatted by the library, not written in a template.
+  /\bin \d+ (?:days?|hours?|minutes?|seconds?)\b/g,
+];
+
+function leftoverEnglish(texts: string[]): string[] {
+  return texts
+    .map((t) => DATA.reduce((s, re) => s.replace(re, " "), t))
+    .filter((t) => /[A-Za-z]{2,}/.test(t));
+}
+
+describe("no English outside the catalog", () => {
+  let sb: Sandbox;
+  let server: TestServer;
+  let fx: PageFixtures;
+  beforeAll(async () => {
+    sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".messages.en]\n${PSEUDO_TOML}\n`);
+    server = await startServer(sb);
+    fx = await makeFixtures(sb, server);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    sb?.cleanup();
+  });
+
+  test("the pseudo override is applied (the check can see catalog text)", async () => {
+    const { token } = await createInvite(sb);
+    const page = await (await get(`${server.url}/invite?${token}`)).text();
+    expect(page).toContain(pseudo("Open invite in my app"));
+    // ... and would see English: the scanner flags a plain English sentence.
+    expect(leftoverEnglish(visibleTexts("<p>Open invite in my app</p>"))).toEqual(["Open invite in my app"]);
+    expect(leftoverEnglish(visibleTexts('<img alt="Get it">'))).toEqual(["Get it"]);
+  });
+
+  test("every page: every text a person reads comes from the catalog", async () => {
+    const pages = await renderAllPages(sb, server, fx, "en");
+    expect(pages.length).toBeGreaterThan(25);
+    const leaks: string[] = [];
+    for (const { page, expect: status } of pages) {
+      expect(`${page.name}: ${page.status}`).toBe(`${page.name}: ${status}`);
+      for (const text of leftoverEnglish(visibleTexts(page.body))) leaks.push(`${page.name}: ${JSON.stringify(text)}`);
+    }
+    expect(leaks).toEqual([]);
+  });
+
+  test("the throttled page too", async () => {
+    const page = await renderThrottled("en", `[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".messages.en]\n${PSEUDO_TOML}\n`);
+    expect(page.status).toBe(429);
+    expect(leftoverEnglish(visibleTexts(page.body))).toEqual([]);
+  });
+});
+
+describe("negotiation over HTTP", () => {
+  let sb: Sandbox;
+  let server: TestServer;
+  beforeAll(async () => {
+    sb = sandbox();
+    server = await startServer(sb);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    sb?.cleanup();
+  });
+
+  test("the landing page: Content-Language, Vary adds Accept-Language and Cookie to User-Agent, <html lang dir>", async () => {
+    const { token } = await createInvite(sb);
+    const r = await get(`${server.url}/invite?${token}`, { headers: { "Accept-Language": "en-GB,en;q=0.8" } });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-language")).toBe("en");
+    expect(r.headers.get("vary")).toBe("User-Agent, Accept-Language, Cookie");
+    expect(r.headers.get("set-cookie")).toBeNull();
+    expect(await r.text()).toContain('<html lang="en" dir="ltr">');
+  });
+
+  test("/invite?TOKEN&lang=xx shows the invite (it was a 404) and remembers the language in a cookie", async () => {
+    const { token } = await createInvite(sb);
+    const r = await get(`${server.url}/invite?${token}&lang=en`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("set-cookie")).toBe("lang=en; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly");
+    const page = await r.text();
+    expect(page).toContain("You're invited to chat on example.com");
+    // The page's own links carry the language the link chose.
+    expect(page).toContain(`./register?t=${token}&amp;lang=en`);
+    // /invite?TOKEN still works, and so do junk parameters after the token.
+    expect((await get(`${server.url}/invite?${token}`)).status).toBe(200);
+    expect((await get(`${server.url}/invite?${token}&lang=%ZZ&x=<script>`)).status).toBe(200);
+  });
+
+  test("the form and the dead-link pages carry the same headers", async () => {
+    const { token } = await createInvite(sb);
+    for (const url of [`/register?t=${token}`, "/invite?nosuchtoken", "/invite?nosuchtoken&lang=en"]) {
+      const r = await get(`${server.url}${url}`);
+      expect(r.headers.get("content-language")).toBe("en");
+      expect(r.headers.get("vary")).toBe("Accept-Language, Cookie");
+      expect(await r.text()).toContain('<html lang="en" dir="ltr">');
+    }
+  });
+
+  test("a dead token on the form redirects to its landing page in the language the link chose", async () => {
+    const r = await get(`${server.url}/register?t=nosuchtoken&lang=en`, { redirect: "manual" });
+    expect(r.status).toBe(303);
+    expect(r.headers.get("location")).toBe("./invite?nosuchtoken&lang=en");
+  });
+
+  test("nasty Accept-Language and cookies never break a page", async () => {
+    const { token } = await createInvite(sb);
+    for (const header of ["", "*", "x".repeat(8000), "de;q=abc, ;;, \u00e9", "zh-Hant-TW-u-ca-buddhist", "en;q=0, *;q=0"]) {
+      for (const cookie of ["", "lang=", "lang=../../etc", "lang=" + "a".repeat(5000), "lang=de; lang=fr"]) {
+        const r = await get(`${server.url}/invite?${token}`, { headers: { "Accept-Language": header, Cookie: cookie } });
+        expect(`${header.slice(0, 20)} | ${cookie.slice(0, 20)}: ${r.status}`).toBe(`${header.slice(0, 20)} | ${cookie.slice(0, 20)}: 200`);
+        await r.text();
+      }
+    }
+  });
+});
