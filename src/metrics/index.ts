@@ -33,6 +33,11 @@ export const metrics = {
   authFailures: registry.counter("invited_auth_failures_total", "Refused credentials, by kind", ["kind"]),
   /** Incremented when a client (address prefix) is locked out after too many failures. */
   lockouts: registry.counter("invited_lockouts_total", "Lockouts imposed after repeated authentication failures"),
+  /** A key that did not verify, from a locked-out network: 429, not audited one by one, not counted as a failure. */
+  lockedOutRequests: registry.counter(
+    "invited_locked_out_requests_total",
+    "Requests with a key that did not verify from a locked-out client network (429; valid keys are still served)",
+  ),
   auditRows: registry.gauge("invited_audit_rows", "Rows in the audit log (counted at scrape time)"),
   /** result: created, taken (name exists downstream) or failed. */
   provisionCalls: registry.counter("invited_provision_calls_total", "Calls to a host's provider (webhook or command), by host and result", ["host", "result"]),
