@@ -38,6 +38,16 @@ export const metrics = {
     "invited_locked_out_requests_total",
     "Requests with a key that did not verify from a locked-out client network (429; valid keys are still served)",
   ),
+  /** X-Forwarded-For sent by a socket peer that is not in [server] trusted_proxies (the header is ignored). */
+  untrustedForwarded: registry.counter(
+    "invited_untrusted_forwarded_requests_total",
+    "Requests carrying X-Forwarded-For from a peer not in [server] trusted_proxies (the header was ignored)",
+  ),
+  /** X-Forwarded-For from a trusted proxy with an entry that is not a bare IP address (answered 400). */
+  invalidForwarded: registry.counter(
+    "invited_invalid_forwarded_requests_total",
+    "Requests refused with 400 because X-Forwarded-For from a trusted proxy held an entry that is not a bare IP address",
+  ),
   auditRows: registry.gauge("invited_audit_rows", "Rows in the audit log (counted at scrape time)"),
   /** result: created, taken (name exists downstream) or failed. */
   provisionCalls: registry.counter("invited_provision_calls_total", "Calls to a host's provider (webhook or command), by host and result", ["host", "result"]),
