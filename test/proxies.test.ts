@@ -6,6 +6,8 @@ import { Database } from "bun:sqlite";
 import { cli, createKey, get, rawRequest, sandbox, startServer, withServer, writeConfig, type Sandbox, type TestServer } from "./helpers.ts";
 import { failedAuthProbe, rows, waitFor } from "./audit-support.ts";
 import { AddressMatcher, parseBareIp, resolveClientIp } from "../src/lib/ip.ts";
+import { openContext } from "../src/bootstrap.ts";
+import { ForwardedNotices } from "../src/http/forwarded.ts";
 
 // Entries that are not a bare IP address. Each is placed where the walk from the right reaches it (right-most, or
 // right of trusted hops only), so each must give 400.
@@ -280,4 +282,61 @@ describe("resolveClientIp and parseBareIp (the parsing itself)", () => {
     // A long chain of trusted hops is walked to its end (bounded by the 16 KiB head).
     expect(resolveClientIp("127.0.0.1", Array(1500).fill("10.0.0.1").join(","), trusted).ip).toBe("10.0.0.1");
   });
+});
+
+describe("ForwardedNotices (the per-peer memory itself)", () => {
+  async function withNotices(fn: (ctx: ReturnType<typeof openContext>, lines: string[], sb: Sandbox) => Promise<void>): Promise<void> {
+    const sb = sandbox();
+    const base = openContext(sb.config);
+    const lines: string[] = [];
+    const ctx = { ...base, log: { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) } };
+    try {
+      await fn(ctx, lines, sb);
+    } finally {
+      base.db.close();
+      sb.cleanup();
+    }
+  }
+  /** The proxy.untrusted rows once `n` exist (the batcher writes them a moment later), after a pause for any extra. */
+  async function notices(sb: Sandbox, n: number) {
+    await waitFor(() => rows(sb, "type = 'proxy.untrusted'").length >= n, `${n} proxy.untrusted rows`);
+    await Bun.sleep(100);
+    return rows(sb, "type = 'proxy.untrusted'");
+  }
+
+  test("once per peer per hour; an IPv6 /64 is one peer; a new hour notices again", () =>
+    withNotices(async (ctx, lines, sb) => {
+      const n = new ForwardedNotices(ctx);
+      const t0 = 10_000_000;
+      for (let i = 0; i < 5; i++) n.untrusted("192.0.2.1", null, t0 + i);
+      for (let i = 1; i < 6; i++) n.untrusted(`2001:db8:0:1::${i}`, null, t0 + i);
+      n.untrusted("192.0.2.1", null, t0 + 3_599_999);
+      expect((await notices(sb, 2)).map((r) => r.ip)).toEqual(["192.0.2.1", "2001:db8:0:1::1"]);
+      n.untrusted("192.0.2.1", null, t0 + 3_600_000);
+      expect(await notices(sb, 3)).toHaveLength(3);
+      expect(lines.filter((l) => l.includes("not in [server] trusted_proxies"))).toHaveLength(3);
+    }));
+
+  test("a spray of peers costs at most 100 notices an hour, then one line saying the rest are only counted", () =>
+    withNotices(async (ctx, lines, sb) => {
+      const n = new ForwardedNotices(ctx);
+      const t0 = 20_000_000;
+      for (let i = 0; i < 1000; i++) n.untrusted(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, null, t0 + i);
+      expect(await notices(sb, 100)).toHaveLength(100);
+      expect(lines.filter((l) => l.includes("not in [server] trusted_proxies"))).toHaveLength(100);
+      expect(lines.filter((l) => l.startsWith("more than 100 peers"))).toHaveLength(1);
+      // The next hour, peers are noticed again.
+      n.untrusted("10.9.9.9", null, t0 + 3_600_000);
+      expect(await notices(sb, 101)).toHaveLength(101);
+    }));
+
+  test("the memory is bounded: past maxPeers the oldest peer is forgotten (and may be noticed again)", () =>
+    withNotices(async (ctx, _lines, sb) => {
+      const n = new ForwardedNotices(ctx, { maxPeers: 5, maxPerWindow: 1000 });
+      const t0 = 30_000_000;
+      for (let i = 0; i < 6; i++) n.untrusted(`198.51.100.${i}`, null, t0 + i); // .0 is evicted by .5
+      n.untrusted("198.51.100.5", null, t0 + 10); // still remembered
+      n.untrusted("198.51.100.0", null, t0 + 11); // forgotten: noticed again
+      expect((await notices(sb, 7)).map((r) => r.ip)).toEqual([0, 1, 2, 3, 4, 5, 0].map((i) => `198.51.100.${i}`));
+    }));
 });
