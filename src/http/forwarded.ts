@@ -98,9 +98,14 @@ export class ForwardedNotices {
 
   /** The peer's network as the lockout counts it ([limits] ipv4_prefix / ipv6_prefix). */
   private network(peer: string): string {
+    if (peer === this.lastPeer) return this.lastNetwork; // a forgotten proxy sends every request from one address
     const addr = parseIp(peer);
-    return addr ? truncateIp(addr, this.ctx.config.limits.ipv4Prefix, this.ctx.config.limits.ipv6Prefix) : peer;
+    this.lastPeer = peer;
+    this.lastNetwork = addr ? truncateIp(addr, this.ctx.config.limits.ipv4Prefix, this.ctx.config.limits.ipv6Prefix) : peer;
+    return this.lastNetwork;
   }
+  private lastPeer: string | null = null;
+  private lastNetwork = "";
 
   /** The peer as the logs may show it: cut or hidden as [audit] says, like the request log. */
   private shown(peer: string): string {
