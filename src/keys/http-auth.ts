@@ -16,8 +16,8 @@ export type AuthResult = { ok: true; key: ApiKey } | AuthRefusal;
  * network did: a lockout refuses only failing attempts, so a valid key behind a NAT or proxy shared with an attacker
  * keeps working. Outside a lockout a failure is audited (coalesced) and counted towards one; during a lockout it is
  * answered 429 like every other failure from that network, without an audit row or a count, so guessing there costs
- * one indexed read and one hash and tells nothing a 403 would not. A request with no key at all is refused as usual
- * but never counts towards a lockout: it guesses nothing, and ten keyless GETs must not lock a network out.
+ * at most one indexed read and one hash and tells nothing a 403 would not. A request with no key at all is refused
+ * as usual but never counts towards a lockout: it guesses nothing, and ten keyless GETs must not lock a network out.
  */
 export function authenticateRequest(ctx: AppContext, request: Request, secret: string | null, now = Date.now()): AuthResult {
   const check = verifyApiKey(ctx, secret, now);

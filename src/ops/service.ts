@@ -257,7 +257,7 @@ function checkUntrustedProxies(config: Config, add: (name: string, status: Check
     "proxies",
     "warn",
     `X-Forwarded-For was ignored from peers not in [server] trusted_proxies in the last ${UNTRUSTED_PROXY_DAYS} days: ${shown}${more}. ` +
-      "If one is your reverse proxy, add it to trusted_proxies (until then every client behind it shares its address and its lockouts); otherwise a client sent the header itself",
+      "If one is your reverse proxy, add it to trusted_proxies (until then every client behind it shares its address and its lockouts); otherwise a client sent the header itself (harmless: it was ignored)",
   );
 }
 
