@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   account_missing: [422, "A reset invite names an account that does not exist on the host."],
   username_mismatch: [422, "The invite is bound to another username."],
   rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],
-  locked_out: [429, "Too many failed authentications from this network; retry after Retry-After seconds."],
+  locked_out: [429, "The key did not verify, and this network is locked out after too many failed authentications; retry after Retry-After seconds (a valid key is served meanwhile)."],
   internal_error: [500, "A bug; the server log has the details."],
   storage_unavailable: [503, "The database cannot take writes right now; retry later."],
 } as const satisfies Record<string, readonly [number, string]>;
