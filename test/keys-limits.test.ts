@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { cli, get, sandbox, startServer, withServer, type Sandbox } from "./helpers.ts";
 import { call, createKeyWith } from "./api-helpers.ts";
-import { KeyLimiter, parseRate } from "../src/keys/limits.ts";
+import { KeyLimiter } from "../src/keys/limits.ts";
+import { parseRate } from "../src/limits/rate.ts";
 
 // Client addresses are simulated with X-Forwarded-For: 127.0.0.1 is a trusted proxy by default.
 const mint = (base: string, key: string, ip?: string) =>

@@ -12,7 +12,7 @@ import { API_PREFIX } from "../api/index.ts";
 import { errorResponse } from "../api/errors.ts";
 import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
-import { authFailureLog } from "../keys/failures.ts";
+import { flushAuthFailures } from "../keys/service.ts";
 import { flushRefusals } from "../registration/service.ts";
 import { startRetention } from "../audit/retention.ts";
 import { startReservationSweeper } from "../provisioning/service.ts";
@@ -127,7 +127,7 @@ export function startServer(ctx: AppContext): RunningServer {
         await retention.stop();
         reservationSweeper.stop();
         await deliveryWorker.stop();
-        await authFailureLog(ctx).flush();
+        await flushAuthFailures(ctx);
         await flushRefusals(ctx);
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));

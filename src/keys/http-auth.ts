@@ -2,7 +2,8 @@ import type { AppContext } from "../context.ts";
 import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { clientIp, requestOrigin } from "../http/request-info.ts";
 import { type ApiKey, markKeyUsed, recordAuthFailure, verifyApiKey } from "./service.ts";
-import { limiterFor, retryAfterSeconds } from "./limits.ts";
+import { limiterFor } from "./limits.ts";
+import { retryAfterSeconds } from "../limits/rate.ts";
 import { metrics } from "../metrics/index.ts";
 
 /** Why a request with a key was refused; the HTTP layers map these to their own answers. */

@@ -4,8 +4,6 @@ import type { Config } from "../config/index.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
 import { PERIODS, parseRate, type Rate } from "../limits/rate.ts";
 
-export { parseRate, retryAfterSeconds, type Rate } from "../limits/rate.ts";
-
 /**
  * Abuse control for API keys, kept in process memory: a token bucket per key (the key's `rate`) and a failure counter
  * plus lockout per client network (`[limits]`); a lockout refuses only keys that fail, never one that verifies. Nothing is persisted: a restart forgets buckets, failure counts and
