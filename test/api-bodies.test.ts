@@ -256,7 +256,7 @@ describe("prototype keys", () => {
 });
 
 describe("the published document", () => {
-  test("lists 415 on every POST and the new codes in the error schema and description", async () => {
+  test("lists 415 on every POST, the new codes in the error schema and description, and which bodies are optional", async () => {
     const doc = await openApiDocument(url);
     for (const path of POSTS) {
       const op = doc.paths[path].post;
@@ -264,6 +264,9 @@ describe("the published document", () => {
       expect(op.responses["400"].description).toContain("too_deep");
       expect(Object.keys(op.requestBody.content)).toEqual(["application/json"]);
     }
+    // No body means {}: the body of a route whose fields are all optional may be left out.
+    expect(doc.paths["/api/v1/invites"].post.requestBody.required).toBe(false);
+    expect(doc.paths["/api/v1/invites/redeem"].post.requestBody.required).toBe(true);
     const codes = JSON.stringify(doc.paths["/api/v1/invites"].post.responses["415"].content["application/json"].schema);
     const schemas = JSON.stringify(doc.components);
     for (const code of ["unsupported_media_type", "too_deep"]) {
