@@ -47,24 +47,37 @@ export function exceedsJsonDepth(bytes: Uint8Array, max = MAX_JSON_DEPTH): boole
 }
 
 /**
- * Where a `__proto__` key sits in a parsed value ("__proto__", "groups.0.__proto__"), or null. Recursion is safe:
- * only values that passed the depth check get here.
+ * Where a `__proto__` key sits in a parsed value ("__proto__", "groups.0.__proto__"), or null. The path is built only
+ * once one is found, so a wide body costs one pass and no strings. Recursion is safe: only values that passed the
+ * depth check get here.
  */
-export function protoKeyPath(value: unknown, at = ""): string | null {
-  if (value === null || typeof value !== "object") return null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = protoKeyPath(value[i], `${at}${i}.`);
-      if (found) return found;
+export function protoKeyPath(value: unknown): string | null {
+  const path: (string | number)[] = [];
+  const walk = (v: object): boolean => {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        if (item !== null && typeof item === "object" && walk(item)) {
+          path.push(i);
+          return true;
+        }
+      }
+      return false;
     }
-    return null;
-  }
-  if (Object.hasOwn(value, "__proto__")) return `${at}__proto__`;
-  for (const [k, v] of Object.entries(value)) {
-    const found = protoKeyPath(v, `${at}${k}.`);
-    if (found) return found;
-  }
-  return null;
+    if (Object.hasOwn(v, "__proto__")) {
+      path.push("__proto__");
+      return true;
+    }
+    for (const k in v) {
+      const item: unknown = (v as Record<string, unknown>)[k];
+      if (item !== null && typeof item === "object" && walk(item)) {
+        path.push(k);
+        return true;
+      }
+    }
+    return false;
+  };
+  return value !== null && typeof value === "object" && walk(value) ? path.reverse().join(".") : null;
 }
 
 /** Why a Content-Type is not one the API reads, or null for `application/json` (with UTF-8 or no charset). */
