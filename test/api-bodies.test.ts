@@ -8,7 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { ALL_SCOPES, call, createKeyWith, openApiDocument, scopeArgs } from "./api-helpers.ts";
-import { MAX_JSON_DEPTH, exceedsJsonDepth } from "../src/api/body.ts";
+import { MAX_JSON_DEPTH, duplicateKeyPath, exceedsJsonDepth } from "../src/api/body.ts";
 
 let sb: Sandbox;
 let server: TestServer;
@@ -286,6 +286,71 @@ describe("prototype keys", () => {
       expect(r.body.error.message).toBe(`invalid body field '${field}': Unexpected property`);
     }
     expect(countInvites()).toBe(before);
+  });
+});
+
+describe("repeated keys", () => {
+  test("a key sent twice in one object is refused, escapes included, and names the field; the same key in different objects is fine", async () => {
+    const before = countInvites();
+    const cases: [string, string, string][] = [
+      ["/api/v1/invites", '{"kind":"account","kind":"reset"}', "kind"],
+      ["/api/v1/invites", '{"max_uses":1,"note":"x","max_uses":null}', "max_uses"],
+      ["/api/v1/invites", String.raw`{"note":"a","\u006eote":"b"}`, "note"],
+      ["/api/v1/invites", '{"__proto__":1,"__proto__":2}', "__proto__"],
+      ["/api/v1/invites/redeem", '{"token":"a","username":"bob","username":"admin"}', "username"],
+    ];
+    for (const [path, body, field] of cases) {
+      const r = await call(url, "POST", path, { key, rawBody: body, headers: { "Content-Type": "application/json" } });
+      expect(`${body}: ${r.status} ${r.body.error.code}`).toBe(`${body}: 400 invalid_request`);
+      expect(r.body.error.message).toBe(`the body field '${field}' is sent more than once`);
+    }
+    // After the key, like the other field checks.
+    const anonymous = await call(url, "POST", "/api/v1/invites", { rawBody: '{"kind":"account","kind":"reset"}', headers: { "Content-Type": "application/json" } });
+    expect(anonymous.status).toBe(401);
+    expect(countInvites()).toBe(before);
+    // Keys inside strings are not keys.
+    const note = String.raw`{"note":"kind,\"note\":1","groups":[]}`;
+    const fine = await call(url, "POST", "/api/v1/invites", { key, rawBody: note, headers: { "Content-Type": "application/json" } });
+    expect(fine.status).toBe(201);
+    expect(fine.body.note).toBe('kind,"note":1');
+  });
+
+  test("the duplicate finder agrees with a parser that keeps every key (property test)", () => {
+    type Node = { obj: [string, Node][] } | { arr: Node[] } | { leaf: unknown };
+    const { node } = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small" },
+        fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.constant(null)).map((leaf) => ({ leaf })),
+        fc.array(tie("node"), { maxLength: 3 }).map((arr) => ({ arr: arr as Node[] })),
+        // A small alphabet of keys, some needing escapes, so keys repeat often.
+        fc.array(fc.tuple(fc.constantFrom("a", "b", 'a"', "\\", "é", "[", "{", ","), tie("node")), { maxLength: 4 }).map((obj) => ({ obj: obj as [string, Node][] })),
+      ),
+    }));
+    const text = (n: Node): string =>
+      "obj" in n ? `{${n.obj.map(([k, v]) => `${JSON.stringify(k)}:${text(v)}`).join(",")}}` : "arr" in n ? `[${n.arr.map(text).join(",")}]` : JSON.stringify(n.leaf);
+    const firstDuplicate = (n: Node, at: (string | number)[] = []): string | null => {
+      if ("obj" in n) {
+        const seen = new Set<string>();
+        for (const [k, v] of n.obj) {
+          if (seen.has(k)) return [...at, k].join(".");
+          seen.add(k);
+          const inner = firstDuplicate(v, [...at, k]);
+          if (inner) return inner;
+        }
+      } else if ("arr" in n) {
+        for (let i = 0; i < n.arr.length; i++) {
+          const inner = firstDuplicate(n.arr[i]!, [...at, i]);
+          if (inner) return inner;
+        }
+      }
+      return null;
+    };
+    fc.assert(
+      fc.property(node, (n) => {
+        expect(duplicateKeyPath(text(n))).toBe(firstDuplicate(n));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 

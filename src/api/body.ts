@@ -11,8 +11,9 @@ import { ApiError } from "./errors.ts";
  *   3. nesting depth, counted on the raw bytes in one linear pass, before anything is parsed;
  *   4. UTF-8 (malformed bytes are refused, not replaced), then JSON.parse.
  * These run before the key is checked (Elysia parses before it derives), so anonymous junk costs no more than that.
- * After the key, requireJsonObject refuses what is not an object and any `__proto__` key (JSON.parse makes it an own
- * property, which the schema validators let through), then the route's schema validates.
+ * After the key, requireJsonObject refuses what is not an object, a key sent twice in one object, and any `__proto__`
+ * key (JSON.parse makes it an own property, which the schema validators let through); then the route's schema
+ * validates.
  */
 
 /** Deepest nesting of arrays and objects accepted: `{}` is 1, `{"a":[]}` is 2. */
@@ -80,6 +81,49 @@ export function protoKeyPath(value: unknown): string | null {
   return value !== null && typeof value === "object" && walk(value) ? path.reverse().join(".") : null;
 }
 
+const COMMA = 0x2c;
+
+/**
+ * The first key that an object of a valid JSON text has twice, as a path ("kind", "groups.0.a"), or null. JSON.parse
+ * keeps the last silently, so a proxy or a log that reads the first would see another request than invited does.
+ * One pass; the sets of keys hold no more than the text.
+ */
+export function duplicateKeyPath(text: string): string | null {
+  // One frame per open array or object: an object's keys so far, and where in it the scan is (key or index).
+  const stack: { keys: Set<string> | null; at: string | number }[] = [];
+  let expectKey = false;
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const start = i;
+      for (i++; i < n && text.charCodeAt(i) !== QUOTE; i++) if (text.charCodeAt(i) === BACKSLASH) i++;
+      if (!expectKey) continue;
+      expectKey = false;
+      const raw = text.slice(start + 1, i);
+      const key: string = raw.includes("\\") ? JSON.parse(`"${raw}"`) : raw;
+      const top = stack[stack.length - 1]!;
+      if (top.keys!.has(key)) return [...stack.slice(0, -1).map((f) => f.at), key].join(".");
+      top.keys!.add(key);
+      top.at = key;
+    } else if (c === BRACE_OPEN) {
+      stack.push({ keys: new Set(), at: "" });
+      expectKey = true;
+    } else if (c === BRACKET_OPEN) stack.push({ keys: null, at: 0 });
+    else if (c === BRACE_CLOSE || c === BRACKET_CLOSE) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === COMMA) {
+      const top = stack[stack.length - 1]!;
+      if (top.keys) expectKey = true;
+      else top.at = (top.at as number) + 1;
+    }
+  }
+  return null;
+}
+
+/** The text each parsed body came from, for requireJsonObject's checks once the key has been verified. */
+const bodyTexts = new WeakMap<object, string>();
+
 /** Why a Content-Type is not one the API reads, or null for `application/json` (with UTF-8 or no charset). */
 export function mediaTypeProblem(contentType: string): string | null {
   const [type, ...params] = contentType.split(";");
@@ -132,6 +176,7 @@ export async function parseJsonBody({ request }: { request: Request }): Promise<
   } catch {
     throw new ApiError("invalid_json", "the body is not valid JSON (send {} for all defaults)");
   }
+  if (value !== null && typeof value === "object") bodyTexts.set(value, text);
   return value;
 }
 
@@ -141,6 +186,9 @@ export async function parseJsonBody({ request }: { request: Request }): Promise<
  */
 export function requireJsonObject({ body }: { body: unknown }): void {
   if (body === null || typeof body !== "object" || Array.isArray(body)) throw new ApiError("invalid_request", "the body must be a JSON object ({} for all defaults)");
+  const text = bodyTexts.get(body);
+  const duplicate = text === undefined ? null : duplicateKeyPath(text);
+  if (duplicate !== null) throw new ApiError("invalid_request", `the body field '${duplicate.slice(0, 200)}' is sent more than once`);
   const proto = protoKeyPath(body);
   if (proto) throw new ApiError("invalid_request", `invalid body field '${proto.slice(0, 200)}': Unexpected property`);
 }

@@ -18,7 +18,7 @@ const DESCRIPTION = [
   "Request bodies are `application/json` (UTF-8); any other type, or a body without Content-Type, gets 415",
   "`unsupported_media_type`. A POST with no body at all (and no Content-Type) is the same as `{}`. Arrays and objects",
   "nested deeper than 32 levels get 400 `too_deep` before the body is parsed; unknown fields, `__proto__` included,",
-  "get 400 `invalid_request`.",
+  "and a key sent twice get 400 `invalid_request`.",
   "",
   'Every error is `{ "error": { "code": "...", "message": "..." } }`. Codes are stable:',
   "",
