@@ -4,7 +4,8 @@
  */
 export const ERROR_CODES = {
   invalid_request: [400, "The body, query or path does not match the schema: a wrong type, a number out of range, an empty or over-long string or list (the message names the field)."],
-  invalid_json: [400, "The body is not valid JSON."],
+  invalid_json: [400, "The body is not valid JSON (or not UTF-8)."],
+  too_deep: [400, "The JSON body nests arrays and objects deeper than 32 levels (refused before it is parsed)."],
   invalid_cursor: [400, "The pagination cursor is not one this server handed out."],
   missing_key: [401, "No `Authorization: Bearer ID/TOKEN` header. `?key=` is not accepted by /api/v1."],
   invalid_key: [403, "The key is malformed, unknown, wrong, expired or disabled (the reason goes only to the audit log)."],
@@ -17,6 +18,7 @@ export const ERROR_CODES = {
   invite_used: [409, "The invite has no uses left."],
   invite_expired: [410, "The invite has expired."],
   invite_revoked: [410, "The invite was revoked."],
+  unsupported_media_type: [415, "A body that is not `application/json` (a charset other than UTF-8, or a body without Content-Type)."],
   invalid_ttl: [422, "The lifetime is not a positive duration of at least 1s."],
   ttl_too_long: [422, "The lifetime is longer than the host's invite_max_ttl."],
   invalid_uses: [422, "max_uses is out of range (the schema answers first, with 400 invalid_request, for this API's bodies)."],

@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Config } from "../config/index.ts";
 import { GeoIp } from "../audit/geoip.ts";
 import { migrations, pendingMigrations } from "../db/migrations.ts";
+import { fileModeProblems } from "../db/index.ts";
 import { formatDuration } from "../lib/duration.ts";
 import { randomId } from "../lib/tokens.ts";
 
@@ -199,6 +200,8 @@ function checkDatabase(config: Config, quick: boolean, add: (name: string, statu
       .map(([t, n]) => `${t} ${n}`)
       .join(", ");
     add("database", writable ? "warn" : "ok", `${path} (${formatBytes(size)}${writable}), ${which} ok; ${counts || "no tables yet"}`);
+    const modes = fileModeProblems(path);
+    add("permissions", modes.length ? "warn" : "ok", modes.length ? modes.join("; ") : `${path} (and its -wal, -shm) open to the owner only`);
 
     const pending = pendingMigrations(sqlite);
     const newest = migrations.at(-1)?.folderMillis ?? 0;
