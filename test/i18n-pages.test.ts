@@ -8,6 +8,7 @@
 // platform trade names, language names, xmpp: URIs), any run of two ASCII letters left can only have come from a
 // template. This does not depend on guessing which English words a template might hold.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { IntlMessageFormat } from "intl-messageformat";
 import { get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { createInvite } from "./invite-helpers.ts";
@@ -55,7 +56,7 @@ const DATA = [
   /example\.com/g,
   ...DEFAULT_APPS.map((a) => new RegExp(a.name, "g")),
   /\b(?:Android|Linux|Windows|macOS)\b/g,
-  ...LANGUAGES.map((l) => new RegExp(CATALOGS[l].language_name, "g")),
+  ...LANGUAGES.map((l) => new RegExp(CATALOGS[l].language_name.replace(/[()]/g, "\\$&"), "g")),
   /\b(?:carol|dora|someone|mallory)\b/g,
   /“user”/g, // the name of the field sent twice, echoed back
   // Intl.RelativeTimeFormat's English: formatted by the library, not written in a template.
@@ -109,6 +110,44 @@ describe("no English outside the catalog", () => {
   });
 });
 
+describe("per-host languages and defaults", () => {
+  test("a host offers only its languages, with its default; a dead link on a shared path uses [server] default_language", async () => {
+    const sb = sandbox(`[hosts."example.com"]
+public_url = "https://example.com"
+languages = ["de", "en", "ja"]
+default_language = "de"
+[hosts."other.example"]
+public_url = "https://other.example"
+languages = ["uk", "en"]
+default_language = "uk"
+`);
+    writeFileSync(sb.config, readFileSync(sb.config, "utf8").replace("[server]\n", '[server]\ndefault_language = "fr"\n'));
+    const server = await startServer(sb);
+    try {
+      const { token } = await createInvite(sb);
+      const r = await get(`${server.url}/invite?${token}`, { headers: { "Accept-Language": "ar, fr;q=0.9" } });
+      expect(r.headers.get("content-language")).toBe("de");
+      const text = await r.text();
+      // The picker lists only the host's languages.
+      expect(text.match(/hreflang="[^"]+"/g)).toEqual(['hreflang="en"', 'hreflang="ja"']);
+      expect((await get(`${server.url}/invite?${token}&lang=ar`)).headers.get("content-language")).toBe("de");
+      expect((await get(`${server.url}/invite?${token}`, { headers: { "Accept-Language": "ja" } })).headers.get("content-language")).toBe("ja");
+      const other = await createInvite(sb, [], "other.example");
+      expect((await get(`${server.url}/invite?${other.token}`)).headers.get("content-language")).toBe("uk");
+      // Both hosts share /invite: an unknown token belongs to neither, so the server's default (fr), among every
+      // language some host offers.
+      const dead = await get(`${server.url}/invite?nosuchtoken`, { headers: { "Accept-Language": "ar" } });
+      expect(dead.status).toBe(404);
+      expect(dead.headers.get("content-language")).toBe("fr");
+      expect((await dead.text()).match(/hreflang="[^"]+"/g)).toEqual(['hreflang="en"', 'hreflang="de"', 'hreflang="uk"', 'hreflang="ja"']);
+      expect((await get(`${server.url}/invite?nosuchtoken`, { headers: { "Accept-Language": "uk" } })).headers.get("content-language")).toBe("uk");
+    } finally {
+      await server.stop();
+      sb.cleanup();
+    }
+  });
+});
+
 describe("negotiation over HTTP", () => {
   let sb: Sandbox;
   let server: TestServer;
@@ -159,6 +198,54 @@ describe("negotiation over HTTP", () => {
     const r = await get(`${server.url}/register?t=nosuchtoken&lang=en`, { redirect: "manual" });
     expect(r.status).toBe(303);
     expect(r.headers.get("location")).toBe("./invite?nosuchtoken&lang=en");
+  });
+
+  test("Accept-Language picks the page's language; the cookie overrides it; ?lang= overrides both", async () => {
+    const { token } = await createInvite(sb);
+    const page = (r: Response) => r.text();
+    const de = await get(`${server.url}/invite?${token}`, { headers: { "Accept-Language": "de-DE,de;q=0.9,en;q=0.8" } });
+    expect(de.headers.get("content-language")).toBe("de");
+    const deText = await page(de);
+    expect(deText).toContain('<html lang="de" dir="ltr">');
+    expect(deText).toContain("Du bist zum Chatten auf example.com eingeladen");
+    expect(deText).toContain("Läuft in 6 Tagen ab");
+    const cookie = await get(`${server.url}/invite?${token}`, { headers: { "Accept-Language": "de", Cookie: "theme=dark; lang=ja" } });
+    expect(cookie.headers.get("content-language")).toBe("ja");
+    expect(cookie.headers.get("set-cookie")).toBeNull();
+    const ar = await get(`${server.url}/invite?${token}&lang=ar`, { headers: { "Accept-Language": "de", Cookie: "lang=ja" } });
+    expect(ar.headers.get("content-language")).toBe("ar");
+    expect(ar.headers.get("set-cookie")).toStartWith("lang=ar;");
+    const arText = await page(ar);
+    expect(arText).toContain('<html lang="ar" dir="rtl">');
+    expect(arText).toContain("أنت مدعو للدردشة على example.com");
+  });
+
+  test("the language picker links every language to this page, each named in its own language", async () => {
+    const { token } = await createInvite(sb);
+    const text = await (await get(`${server.url}/invite?${token}`, { headers: { "Accept-Language": "fr" } })).text();
+    expect(text).toContain('<nav class="langs" aria-label="Langue">');
+    expect(text).toContain('<span aria-current="true" lang="fr">Français</span>');
+    expect(text).toContain(`<a href="?${token}&amp;lang=de" hreflang="de" lang="de">Deutsch</a>`);
+    expect(text).toContain(`<a href="?${token}&amp;lang=ar" hreflang="ar" lang="ar">العربية</a>`);
+    const form = await (await get(`${server.url}/register?t=${token}`, { headers: { "Accept-Language": "fr" } })).text();
+    expect(form).toContain(`<a href="?t=${token}&amp;lang=ja" hreflang="ja" lang="ja">日本語</a>`);
+    // A chosen language follows the form: its action and its link back carry it.
+    const chosen = await (await get(`${server.url}/register?t=${token}&lang=pl`)).text();
+    expect(chosen).toContain('action="./register?lang=pl"');
+    expect(chosen).toContain(`href="./invite?${token}&amp;lang=pl"`);
+  });
+
+  test("the registration answers follow the page's language: a refusal, the success page", async () => {
+    const { token } = await createInvite(sb);
+    const post = (fields: Record<string, string>, lang: string) =>
+      get(`${server.url}/register?lang=${lang}`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
+    const short = await post({ token, user: "zoe", password: "kurz" }, "de");
+    expect(short.status).toBe(400);
+    expect(await short.text()).toContain("Dein Passwort braucht mindestens 8 Zeichen.");
+    const ok = await post({ token, user: "zoe", password: "correct horse battery" }, "ja");
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("content-language")).toBe("ja");
+    expect(await ok.text()).toContain("ようこそ！アカウントの準備ができました");
   });
 
   test("nasty Accept-Language and cookies never break a page", async () => {

@@ -31,8 +31,29 @@ describe("negotiation", () => {
   const choose = (n: Negotiator, header: string | null, query: string | null = null, cookie: string | null = null) => n.choose({ query, cookie, acceptLanguage: header });
 
   test("Accept-Language picks the best offered language", () => {
-    expect(choose(all, null).lang).toBe("en");
-    expect(choose(all, null).source).toBe("default");
+    expect(choose(all, null)).toEqual({ lang: "en", source: "default" });
+    expect(choose(all, "de-CH,de;q=0.9,en;q=0.5")).toEqual({ lang: "de", source: "header" });
+    expect(choose(all, "fr;q=0.4, ja;q=0.8")).toEqual({ lang: "ja", source: "header" });
+    expect(choose(all, "pt-PT").lang).toBe("pt-BR");
+    expect(choose(all, "pt").lang).toBe("pt-BR");
+    expect(choose(all, "zh-CN").lang).toBe("zh-Hans");
+    expect(choose(all, "ar-EG,ar;q=0.9").lang).toBe("ar");
+    expect(choose(all, "uk-UA").lang).toBe("uk");
+    // Traditional Chinese readers do not get Simplified Chinese; nothing offered matches, so the default.
+    expect(choose(all, "zh-TW")).toEqual({ lang: "en", source: "default" });
+    expect(choose(all, "xx, qq-ZZ")).toEqual({ lang: "en", source: "default" });
+    // An unmatched first choice falls through to the next one.
+    expect(choose(all, "xx, nl;q=0.5").lang).toBe("nl");
+    // CLDR's best fit also knows which language a reader of another one is likely to read: Swahili → English.
+    expect(choose(all, "sw")).toEqual({ lang: "en", source: "header" });
+  });
+
+  test("only the offered languages, and the site's default", () => {
+    const site = new Negotiator(["de", "fr"], "fr");
+    expect(choose(site, "ja")).toEqual({ lang: "fr", source: "default" });
+    expect(choose(site, "en, de;q=0.1").lang).toBe("de");
+    expect(choose(site, null, "ja")).toEqual({ lang: "fr", source: "default" });
+    expect(choose(site, null, null, "de")).toEqual({ lang: "de", source: "cookie" });
   });
 
   test("the link's ?lang= beats the cookie, which beats the header; an unknown value is ignored", () => {
@@ -41,6 +62,10 @@ describe("negotiation", () => {
     expect(choose(all, null, "xx-YY", "en")).toEqual({ lang: "en", source: "cookie" });
     expect(choose(all, null, "\"><script>", "%00")).toEqual({ lang: "en", source: "default" });
     expect(choose(all, null, "EN")).toEqual({ lang: "en", source: "query" });
+    expect(choose(all, "ja", "de", "fr")).toEqual({ lang: "de", source: "query" });
+    expect(choose(all, "ja", null, "fr")).toEqual({ lang: "fr", source: "cookie" });
+    expect(choose(all, null, "pt-br")).toEqual({ lang: "pt-BR", source: "query" });
+    expect(choose(all, null, "zh-hans")).toEqual({ lang: "zh-Hans", source: "query" });
   });
 
   test("answers are cached: 100,000 negotiations take well under a second", () => {
@@ -114,7 +139,8 @@ describe("messages", () => {
 
   test("right-to-left is known by language", () => {
     expect(direction("en")).toBe("ltr");
-    expect(direction("ar" as Lang)).toBe("rtl");
+    expect(direction("ar")).toBe("rtl");
+    expect(direction("ja")).toBe("ltr");
   });
 });
 
@@ -131,7 +157,11 @@ describe("checks", () => {
     expect(messageProblem("en", "no_such_key", "x")).toContain("is not a message key");
     expect(messageProblem("en", "landing_welcome", "Welcome to {host")).toContain("does not parse");
     expect(messageProblem("en", "landing_welcome", "Welcome {user}")).toContain("uses {user}, which this message does not have (it has: {host})");
-    expect(messageProblem("en", "apps_count", "{count} apps")).toContain("uses {count} as text, but it is a plural");
+    expect(messageProblem("en", "apps_count", "{count} apps")).toBeNull();
+    expect(messageProblem("en", "fact_uses_left", "{left, plural, one {# left} other {# left}} of {max}")).toBeNull();
+    expect(messageProblem("en", "fact_uses_left", "{left, plural, other {# left}} of {max}")).toContain("lacks the form one");
+    expect(messageProblem("pl" as Lang, "apps_count", "{count, plural, one {# aplikacja} other {# aplikacji}}")).toContain("lacks the forms many, few");
+    expect(messageProblem("en", "landing_welcome", "{host, plural, other {#}}")).toContain("uses {host} as plural, but it is a text");
     expect(messageProblem("en", "landing_welcome", "<script>x</script>")).toContain("the tag <script>");
     expect(messageProblem("en", "landing_welcome", "a\u0000b")).toContain("control characters");
   });

@@ -42,9 +42,40 @@ export function messageShape(text: string): MessageShape {
   return shape;
 }
 
-function argumentKey(kind: string): string {
-  // `{n}` and `{n, number}` both take a number or a string; only the name matters for them.
-  return kind === "text" || kind === "number" ? "value" : kind;
+/**
+ * May a message use an argument as `got` where English uses it as `want`? Plain `{x}` prints anything; a number
+ * may be pluralised on (English says "3 of 5 uses", Russian agrees with the 3); a select or date stays one.
+ */
+function compatible(want: string, got: string): boolean {
+  if (got === "text") return true;
+  if (got === "number" || got === "plural") return want === "number" || want === "plural";
+  return got === want;
+}
+
+/** The plural categories whole numbers up to 200 fall in, in a language: what a plural must spell out. */
+function neededPluralCategories(lang: Lang): Set<string> {
+  let needed = neededByLang.get(lang);
+  if (!needed) {
+    const rules = new Intl.PluralRules(lang);
+    needed = new Set<string>();
+    for (let n = 0; n <= 200; n++) needed.add(rules.select(n));
+    neededByLang.set(lang, needed);
+  }
+  return needed;
+}
+const neededByLang = new Map<Lang, Set<string>>();
+
+function pluralProblems(elements: MessageFormatElement[], needed: Set<string>, out: string[]): void {
+  for (const el of elements) {
+    if (el.type === TYPE.tag) pluralProblems(el.children, needed, out);
+    if (el.type === TYPE.select || el.type === TYPE.plural) {
+      if (el.type === TYPE.plural) {
+        const missing = [...needed].filter((c) => !Object.hasOwn(el.options, c));
+        if (missing.length > 0) out.push(`{${el.value}, plural} lacks the form${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
+      }
+      for (const option of Object.values(el.options)) pluralProblems(option.value, needed, out);
+    }
+  }
 }
 
 /** What is wrong with `text` as the message `key` in `lang`, or null. */
@@ -61,12 +92,15 @@ export function messageProblem(lang: Lang, key: string, text: string): string | 
   for (const [name, kind] of shape.args) {
     const want = ref.args.get(name);
     if (!want) return `uses {${name}}, which this message does not have (it has: ${[...ref.args.keys()].map((a) => `{${a}}`).join(" ") || "none"})`;
-    if (argumentKey(want) !== argumentKey(kind)) return `uses {${name}} as ${kind}, but it is a ${want}`;
+    if (!compatible(want, kind)) return `uses {${name}} as ${kind}, but it is a ${want}`;
   }
   for (const tag of shape.tags) {
     if (!MESSAGE_TAGS.includes(tag)) return `uses the tag <${tag}>, which is not known (known: ${MESSAGE_TAGS.map((t) => `<${t}>`).join(" ")})`;
   }
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return "contains control characters";
+  const plural: string[] = [];
+  pluralProblems(new IntlMessageFormat(text, lang).getAst(), neededPluralCategories(lang), plural);
+  if (plural.length > 0) return `has a plural without every form ${lang} needs: ${plural.join("; ")}`;
   return null;
 }
 
