@@ -91,6 +91,7 @@ footer{max-width:46rem;margin:20px auto 0;padding:0 8px;text-align:center;color:
 .langs a{color:var(--muted);text-decoration:none}
 .langs a:hover{text-decoration:underline}
 .langs [aria-current]{color:var(--text);font-weight:650}
+:lang(ja) h1,:lang(ja) h2{word-break:auto-phrase}
 `.trim();
 
 const STYLE_HASH = createHash("sha256").update(STYLE).digest("base64");

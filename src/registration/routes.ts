@@ -12,8 +12,11 @@ import { languageHeaders, type Lang, type MessageKey, type Messages, type PageLa
 import { retryAfterSeconds } from "../limits/rate.ts";
 import { isDeadInvite, recordRefusal, registerWithInvite, resetPasswordWithInvite, type RefusalReason } from "./service.ts";
 
-/** Characters a username may not hold, as shown in the hint and the refusal (the same in every language). */
-const FORBIDDEN_CHARS = `@ / : " ' & < >`;
+/**
+ * Characters a username may not hold, as shown in the hint and the refusal (the same in every language). Isolated
+ * left to right (U+2066 … U+2069), so an Arabic sentence does not reorder or mirror them.
+ */
+const FORBIDDEN_CHARS = `\u2066@ / : " ' & < >\u2069`;
 
 /** What the person sees for each refusal that re-renders the form. */
 function refusalMessage(m: Messages, reason: RefusalReason, host: HostConfig, invite: Invite | null): RawHtml {
