@@ -4,7 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CATALOGS, LANGUAGES, direction, t, type Lang } from "../src/i18n/index.ts";
 import { catalogProblems, messageShape } from "../src/i18n/check.ts";
-import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { makeFixtures, renderAllPages, renderThrottled, visibleTexts, type PageFixtures } from "./i18n-helpers.ts";
 
 describe("catalogs", () => {
@@ -117,5 +120,44 @@ describe("every language renders every page", () => {
     expect(page.headers.get("content-language")).toBe("ar");
     expect(page.body).toContain('<html lang="ar" dir="rtl">');
     expect(page.body).toContain("خلال 60 دقيقة");
+  });
+});
+
+describe("npm run i18n:check", () => {
+  const run = async (args: string[], env: Record<string, string> = {}) => {
+    const proc = Bun.spawn([process.execPath, "scripts/i18n-check.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { stdout, stderr, code };
+  };
+
+  test("passes on the shipped catalogs", async () => {
+    const r = await run([]);
+    expect(r.code).toBe(0);
+    for (const lang of LANGUAGES) expect(r.stdout).toContain(`ok   ${lang}: `);
+  });
+
+  test("a new catalog being written: names each problem, says it is not loaded yet, exits 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "invited-i18n-"));
+    try {
+      const draft: Record<string, string> = { ...CATALOGS.en, landing_welcome: "Karibu {jina}", apps_count: "{count, plural, one {# programu} other {# programu}" };
+      delete draft.apps_get;
+      writeFileSync(join(dir, "en.json"), JSON.stringify(CATALOGS.en));
+      writeFileSync(join(dir, "sw.json"), JSON.stringify(draft));
+      writeFileSync(join(dir, "broken.json"), "{ not json");
+      const r = await run(["sw"], { I18N_CATALOGS: dir });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain("FAIL sw: ");
+      expect(r.stdout).toContain("sw: missing key apps_get");
+      expect(r.stdout).toContain("sw: landing_welcome uses {jina}, which this message does not have (it has: {host})");
+      expect(r.stdout).toContain("sw: apps_count does not parse as an ICU message");
+      expect(r.stdout).toContain('not loaded yet: import it in src/i18n/catalogs.ts and add "sw" to LANGUAGES');
+      const all = await run([], { I18N_CATALOGS: dir });
+      expect(all.code).toBe(1);
+      expect(all.stdout).toContain("FAIL broken: ");
+      expect(all.stdout).toContain("ok   en: ");
+      expect((await run(["xx"], { I18N_CATALOGS: dir })).stderr).toContain("no catalog xx.json");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
