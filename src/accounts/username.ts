@@ -6,7 +6,6 @@
 //
 // Script data comes from the JavaScript engine's own Unicode tables (\p{Script_Extensions=...}); confusables from
 // the `unhomoglyph` package (Unicode's confusables.txt as a JSON map).
-import { createRequire } from "node:module";
 import type { HostConfig } from "../config/index.ts";
 
 export type UsernameProblem =
@@ -251,8 +250,9 @@ export function highlyRestrictive(username: string): boolean {
 
 let confusables: Map<string, string> | null = null;
 function confusableMap(): Map<string, string> {
-  // Loaded on first use: a CLI command that never compares names does not parse the 100 KB table.
-  confusables ??= new Map(Object.entries(createRequire(import.meta.url)("unhomoglyph/data.json") as Record<string, string>));
+  // Loaded on first use: a CLI command that never compares names does not parse the 100 KB table. A plain
+  // require() with a literal path, so the bundler embeds the file in the compiled binary.
+  confusables ??= new Map(Object.entries(require("unhomoglyph/data.json") as Record<string, string>));
   return confusables;
 }
 
