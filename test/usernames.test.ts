@@ -408,6 +408,21 @@ describe("accounts made before these rules keep working, and `invited check` lis
     expect(item.detail).toContain("example.com \u0440ete (username mixes writing systems");
     expect(item.detail).not.toContain("example.com alice (");
 
+    // Two open invites bound to one name (possible before this rule) do not lock each other out.
+    const tokens = ["OMAROMAROMA1", "OMAROMAROMA2"].map((id) => `${id}${"x".repeat(22)}`);
+    const raw = new Database(sb.db);
+    try {
+      for (const token of tokens) {
+        const hash = new Bun.CryptoHasher("sha256").update(token).digest("hex");
+        raw.run("INSERT INTO invites (id, host, kind, token_hash, username, created_at, expires_at, max_uses, created_by, skeleton) VALUES (?, 'example.com', 'account', ?, 'omar', ?, ?, 1, 'cli', 'ornar')", [token.slice(0, 12), hash, Date.now(), Date.now() + 3_600_000]);
+      }
+    } finally {
+      raw.close();
+    }
+    expect(usernameSkeleton("omar")).toBe("ornar");
+    expect((await register(server, open, "omar", PASSWORD)).status).toBe(409);
+    expect((await register(server, tokens[1]!, "omar", PASSWORD)).status).toBe(200);
+
     // `user delete` finds them by their stored name.
     const del = await cli(["user", "delete", "example.com", "z"], { config: sb.config });
     expect(del.code).toBe(0);

@@ -55,7 +55,8 @@ export type UsernameConflict = "taken" | "confusable" | "bound";
  * Inside the caller's write job (or as an early read before it): whether `username` (normalised) is free on the
  * host. "taken": an account has this name; "confusable": an account has the same UTS #39 skeleton; "bound": an
  * open account invite (not revoked, not expired, uses left), other than `exceptInviteId`, is bound to this name or
- * a look-alike, which reserves it for that invite.
+ * a look-alike, which reserves it for that invite. When `exceptInviteId` is itself bound (to this name), other
+ * bound invites do not block it: two invites bound to one name (made before this rule) must not lock each other out.
  */
 export function usernameConflictTx(ctx: AppContext, hostName: string, username: string, exceptInviteId?: string | null, now = Date.now()): UsernameConflict | null {
   const skeleton = usernameSkeleton(username);
@@ -66,6 +67,7 @@ export function usernameConflictTx(ctx: AppContext, hostName: string, username: 
     .limit(1)
     .get();
   if (account) return account.username === username ? "taken" : "confusable";
+  if (exceptInviteId && ctx.db.orm.select({ username: invites.username }).from(invites).where(eq(invites.id, exceptInviteId)).get()?.username) return null;
   const bound = ctx.db.orm
     .select({ id: invites.id })
     .from(invites)
