@@ -3,8 +3,9 @@
 // nodeprep as the oracle for "a provider is never given a name it would change".
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { ROOT, cli, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { call, createKeyWith, scopeArgs } from "./api-helpers.ts";
@@ -31,15 +32,33 @@ let server: TestServer;
 let open: string; // token of an unlimited invite on example.com
 
 beforeAll(async () => {
-  sb = sandbox(CONFIG);
+  // cmd.example creates its accounts with a command that only records the name it was given.
+  const dir = mkdtempSync(join(tmpdir(), "invited-usernames-"));
+  calls = join(dir, "calls.log");
+  sb = sandbox(`${CONFIG}
+[hosts."cmd.example"]
+public_url = "https://cmd.example"
+
+[hosts."cmd.example".provision]
+type = "command"
+command = ["sh", "-c", "echo $0 >> ${calls}; cat > /dev/null", "{username}@{host}"]
+`);
   server = await startServer(sb);
   open = (await createInvite(sb, ["--unlimited"])).token;
 });
 
+let calls = "";
+
 afterAll(async () => {
   await server?.stop();
   sb?.cleanup();
+  if (calls) rmSync(dirname(calls), { recursive: true, force: true });
 });
+
+/** The names the command provider of cmd.example was called with. */
+function provisioned(): string[] {
+  return existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n").filter(Boolean) : [];
+}
 
 function accountNames(host = "example.com"): string[] {
   return query<{ username: string }>(sb, "SELECT username FROM accounts WHERE host = ? ORDER BY id", host).map((r) => r.username);
@@ -305,6 +324,36 @@ describe("a username bound to an open invite is reserved for it", () => {
       expect(r.stdout).toBe("");
     });
   }
+});
+
+describe("the provider path applies the same rules, before the provider is called", () => {
+  test("invisible, reserved, taken, look-alike and bound names never reach the command; a good name reaches it normalised", async () => {
+    const pinned = await createInvite(sb, ["--username", "pia"], "cmd.example");
+    const { token } = await createInvite(sb, ["--unlimited"], "cmd.example");
+    const ok = await register(server, token, "Mona", PASSWORD);
+    expect(ok.status).toBe(200);
+    expect(provisioned()).toEqual(["mona@cmd.example"]);
+    const refused: [string, number][] = [
+      ["mona\u034F", 400],
+      ["mona\uFE0F", 400],
+      ["\u3164", 400],
+      ["admin", 400],
+      ["cmd", 400], // the host's first label
+      ["m\u043Ena", 400], // Cyrillic о
+      ["mona", 409],
+      ["rnona", 409],
+      ["pia", 409], // bound to the pinned invite
+      ["p\u0131a", 409], // dotless ı
+    ];
+    for (const [name, status] of refused) {
+      const r = await register(server, token, name, PASSWORD);
+      expect({ name, status: r.status }).toEqual({ name, status });
+    }
+    expect(provisioned()).toEqual(["mona@cmd.example"]);
+    expect((await register(server, pinned.token, "pia", PASSWORD)).status).toBe(200);
+    expect(provisioned()).toEqual(["mona@cmd.example", "pia@cmd.example"]);
+    expect(query<{ n: number }>(sb, "SELECT count(*) AS n FROM provision_reservations")[0]!.n).toBe(0);
+  });
 });
 
 describe("the JSON API applies the same rules", () => {
