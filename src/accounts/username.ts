@@ -45,12 +45,13 @@ export const DEFAULT_RESERVED_USERNAMES = [
 // Fullwidth and halfwidth forms (and the ideographic space), whose compatibility mapping is the PRECIS width mapping.
 const WIDE_OR_NARROW = /[\u3000\uFF01-\uFFEE]/gu;
 
+const CHEROKEE = /\p{Script=Cherokee}/u;
+
 /**
  * Unicode Default Case Folding, one code point at a time. JavaScript has no casefold(); upper-then-lower casing
  * gives the full folding (ß → ss, ς → σ, ϐ → β, ſ → s, ǅ → ǆ) apart from two cases fixed here: dotless ı stays ı,
  * and Cherokee folds to its capital letters.
  */
-const CHEROKEE = /\p{Script=Cherokee}/u;
 function caseFold(s: string): string {
   let out = "";
   for (const c of s) {
@@ -97,8 +98,8 @@ const FORBIDDEN = /[\p{White_Space}\p{Cc}\p{Co}\p{Cs}\p{Cn}\p{Z}\uFFFD"&'\/:<>@\
 const NON_ASCII_NOT_LETTER_DIGIT = /[^\x00-\x7f\p{Ll}\p{Lu}\p{Lo}\p{Lm}\p{Nd}\p{Mn}\p{Mc}]/u;
 // Conjoining jamo that did not compose into a syllable under NFC: PRECIS's OldHangulJamo class.
 const OLD_HANGUL_JAMO = /[\u1100-\u11FF\uA960-\uA97F\uD7B0-\uD7FF]/u;
-// Scripts whose letters (and most digits) are right-to-left (bidi R or AL), for the stringprep bidi rule that nodeprep applies. Names
-// this engine does not know are skipped.
+// Scripts whose letters (and most digits) are right-to-left (bidi R or AL), for the stringprep bidi rule that
+// nodeprep applies. Names this engine does not know are skipped.
 const RTL_SCRIPTS =
   "Adlm Arab Armi Avst Chrs Cprt Elym Hatr Hebr Hung Khar Lydi Mand Mani Mend Merc Mero Narb Nbat Nkoo Orkh Ougr Palm Phli Phlp Phnx Prti Rohg Samr Sarb Sogd Sogo Syrc Thaa Yezi".split(" ");
 let rtlLetter: RegExp | null = null;
