@@ -1,4 +1,4 @@
-import { and, eq, isNull, ne, or, sql } from "drizzle-orm";
+import { and, eq, isNull, ne, sql } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { accounts } from "./schema.ts";
@@ -60,13 +60,11 @@ export type UsernameConflict = "taken" | "confusable" | "bound";
  */
 export function usernameConflictTx(ctx: AppContext, hostName: string, username: string, exceptInviteId?: string | null, now = Date.now()): UsernameConflict | null {
   const skeleton = usernameSkeleton(username);
-  const account = ctx.db.orm
-    .select({ username: accounts.username })
-    .from(accounts)
-    .where(and(eq(accounts.host, hostName), or(eq(accounts.username, username), eq(accounts.skeleton, skeleton))))
-    .limit(1)
-    .get();
-  if (account) return account.username === username ? "taken" : "confusable";
+  // Two lookups, each on its own index (an OR of both would scan the host's accounts).
+  const byName = ctx.db.orm.select({ id: accounts.id }).from(accounts).where(and(eq(accounts.host, hostName), eq(accounts.username, username))).get();
+  if (byName) return "taken";
+  const bySkeleton = ctx.db.orm.select({ id: accounts.id }).from(accounts).where(and(eq(accounts.skeleton, skeleton), eq(accounts.host, hostName))).limit(1).get();
+  if (bySkeleton) return "confusable";
   if (exceptInviteId && ctx.db.orm.select({ username: invites.username }).from(invites).where(eq(invites.id, exceptInviteId)).get()?.username) return null;
   const bound = ctx.db.orm
     .select({ id: invites.id })
