@@ -38,14 +38,16 @@ export function hashPassword(password: string): Promise<string> {
 }
 
 /**
- * The account with this name as typed: normalised the current way, or else the way accounts made before the
- * PRECIS rules were (NFKC + lower case), so such accounts can still be reset, shown and deleted.
+ * The account with this name: stored exactly so, or as the name normalises the current way, or else the way
+ * accounts made before the PRECIS rules were (NFKC + lower case), so such accounts can still be reset and deleted.
  */
 export function findAccount(ctx: AppContext, host: string, username: string): Account | null {
   const byName = (name: string) => ctx.db.orm.select().from(accounts).where(and(eq(accounts.host, host), eq(accounts.username, name))).get() ?? null;
-  const name = normaliseUsername(username);
-  const legacy = legacyNormaliseUsername(username);
-  return byName(name) ?? (legacy !== name ? byName(legacy) : null);
+  for (const name of new Set([username, normaliseUsername(username), legacyNormaliseUsername(username)])) {
+    const found = byName(name);
+    if (found) return found;
+  }
+  return null;
 }
 
 /** Why a name cannot be registered on a host although its format is fine. */
