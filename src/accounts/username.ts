@@ -258,15 +258,16 @@ function confusableMap(): Map<string, string> {
 }
 
 /**
- * The UTS #39 skeleton: NFD, default-ignorable code points removed, each code point replaced by its prototype from
- * confusables.txt, NFD again. Two names with the same skeleton look alike ("alice" and "аlice", "mary" and "rnary",
- * "bob" and an old account's "bob" + U+034F). Lower-cased at the end, because usernames are compared case-folded
- * while some prototypes are capitals ("0" → "O", so "r00t" is "root"). Total: any string has one.
+ * The UTS #39 skeleton of a name as normaliseUsername makes it: NFD, default-ignorable code points removed, each
+ * code point replaced by its prototype from confusables.txt, NFD again. Two names with the same skeleton look alike
+ * ("alice" and "аlice", "mary" and "rnary", "bob" and an old account's "bob" + U+034F, an old "groß" and "gross").
+ * Lower-cased at the end, because usernames are compared case-folded while some prototypes are capitals ("0" → "O",
+ * so "r00t" is "root"). Total: any string has one.
  */
 export function usernameSkeleton(username: string): string {
   const map = confusableMap();
   let out = "";
-  for (const c of username.normalize("NFD").replace(/\p{Default_Ignorable_Code_Point}/gu, "")) out += map.get(c) ?? c;
+  for (const c of normaliseUsername(username).normalize("NFD").replace(/\p{Default_Ignorable_Code_Point}/gu, "")) out += map.get(c) ?? c;
   return out.toLowerCase().normalize("NFD");
 }
 
