@@ -14,7 +14,6 @@ export {
   showUsername,
   usernameProblemMessage,
   usernameSkeleton,
-  DEFAULT_RESERVED_USERNAMES,
   type UsernameProblem,
 } from "./username.ts";
 
