@@ -22,25 +22,6 @@ export type UsernameProblem =
 
 export type UsernameHost = Pick<HostConfig, "usernameMinLength" | "usernameMaxLength" | "reservedUsernames" | "provision">;
 
-/** The roles and operator names every host reserves unless it sets `reserved_usernames` itself. */
-export const DEFAULT_RESERVED_USERNAMES = [
-  "admin",
-  "administrator",
-  "root",
-  "postmaster",
-  "hostmaster",
-  "webmaster",
-  "abuse",
-  "security",
-  "support",
-  "noc",
-  "info",
-  "xmpp",
-  "www",
-  "mail",
-  "ftp",
-  "system",
-] as const;
 
 // Fullwidth and halfwidth forms (and the ideographic space), whose compatibility mapping is the PRECIS width mapping.
 const WIDE_OR_NARROW = /[\u3000\uFF01-\uFFEE]/gu;
@@ -159,7 +140,8 @@ const reservedCache = new WeakMap<readonly string[], Set<string>>();
 function reservedSkeletons(list: readonly string[]): Set<string> {
   let set = reservedCache.get(list);
   if (!set) {
-    set = new Set(list.flatMap((n) => [n, usernameSkeleton(n)]));
+    // The list is kept as configured: compare its names normalised and by skeleton.
+    set = new Set(list.flatMap((n) => [normaliseUsername(n), usernameSkeleton(n)]));
     reservedCache.set(list, set);
   }
   return set;

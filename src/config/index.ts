@@ -5,7 +5,6 @@ import { parseDuration } from "../lib/duration.ts";
 import { parseAddressList } from "../lib/ip.ts";
 import { webhookSecretProblem } from "../lib/webhooks.ts";
 import { parseRate, type Rate } from "../limits/rate.ts";
-import { DEFAULT_RESERVED_USERNAMES, normaliseUsername } from "../accounts/username.ts";
 
 export interface ClientApp {
   name: string;
@@ -55,7 +54,7 @@ export interface HostConfig {
   resetTtl: number;
   usernameMinLength: number;
   usernameMaxLength: number;
-  /** Normalised. Default: DEFAULT_RESERVED_USERNAMES and the host name's first label. */
+  /** As configured (accounts/username.ts compares them normalised and by skeleton). Default: DEFAULT_RESERVED_USERNAMES and the host name's first label. */
   reservedUsernames: string[];
   passwordMinLength: number;
   apps: ClientApp[] | null; // null: the built-in XMPP client list
@@ -253,7 +252,27 @@ function readHost(name: string, s: Section): HostConfig {
   return host;
 }
 
-/** `reserved_usernames`: replaces the default list (set [] to reserve nothing); kept normalised, without repeats. */
+/** The roles and operator names every host reserves unless it sets `reserved_usernames` itself. */
+export const DEFAULT_RESERVED_USERNAMES = [
+  "admin",
+  "administrator",
+  "root",
+  "postmaster",
+  "hostmaster",
+  "webmaster",
+  "abuse",
+  "security",
+  "support",
+  "noc",
+  "info",
+  "xmpp",
+  "www",
+  "mail",
+  "ftp",
+  "system",
+] as const;
+
+/** `reserved_usernames`: replaces the default list (set [] to reserve nothing), without repeats. */
 function readReserved(hostName: string, s: Section): string[] {
   const list = s.stringList("reserved_usernames", [...DEFAULT_RESERVED_USERNAMES, hostName.split(".")[0]!]);
   if (list.length > 10_000) s.fail("reserved_usernames", "has more than 10000 names");
@@ -261,7 +280,7 @@ function readReserved(hostName: string, s: Section): string[] {
     ...new Set(
       list.map((n) => {
         if (n === "" || n.length > 1023) s.fail("reserved_usernames", `must hold names of 1 to 1023 characters, got ${JSON.stringify(n.slice(0, 40))}`);
-        return normaliseUsername(n);
+        return n;
       }),
     ),
   ];
