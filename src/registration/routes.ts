@@ -27,8 +27,18 @@ function refusalMessage(m: Messages, reason: RefusalReason, host: HostConfig, in
       return m.html("error_missing_password");
     case "username_invalid":
       return m.html("error_username_invalid", { chars: FORBIDDEN_CHARS });
+    case "username_too_short":
+      return m.html("error_username_too_short", { min: host.usernameMinLength });
     case "username_too_long":
       return m.html("error_username_too_long", { max: host.usernameMaxLength });
+    case "username_invisible":
+      return m.html("error_username_invisible");
+    case "username_not_canonical":
+      return m.html("error_username_not_canonical");
+    case "username_mixed_scripts":
+      return m.html("error_username_mixed_scripts");
+    case "username_reserved":
+      return m.html("error_username_reserved");
     case "username_taken":
       return m.html("error_username_taken");
     case "username_not_allowed":
@@ -110,8 +120,8 @@ ${v.error ? html`<div class="alert" role="alert">${v.error}</div>` : ""}
 <div class="field"><label for="user">${m.html("form_username")}</label>
 <div class="inputs" dir="ltr"><input id="user" name="user" value="${shownUser}" ${
     fixedUser ? html`readonly` : html`required autofocus`
-  } autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" maxlength="${host.usernameMaxLength}"><span class="suffix">@${host.name}</span></div>
-${fixedUser ? "" : html`<div class="hint">${m.html("form_username_hint", { chars: FORBIDDEN_CHARS })}</div>`}</div>
+  } autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" minlength="${host.usernameMinLength}" maxlength="${host.usernameMaxLength}"><span class="suffix">@${host.name}</span></div>
+${fixedUser ? "" : html`<div class="hint">${m.html("form_username_hint", { min: host.usernameMinLength, max: host.usernameMaxLength, chars: FORBIDDEN_CHARS })}</div>`}</div>
 <div class="field"><label for="password">${m.html(reset ? "form_new_password" : "form_password")}</label>
 <div class="inputs"><input id="password" name="password" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"${fixedUser ? html` autofocus` : ""}></div>
 <div class="hint">${m.html("form_password_hint", { min: host.passwordMinLength })}</div></div>
