@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CATALOGS, LANGUAGES, direction, t, type Lang } from "../src/i18n/index.ts";
 import { catalogProblems, messageShape } from "../src/i18n/check.ts";
+import { localizedStoreUrl } from "../src/pages/apps.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,6 +121,18 @@ describe("every language renders every page", () => {
     expect(page.headers.get("content-language")).toBe("ar");
     expect(page.body).toContain('<html lang="ar" dir="rtl">');
     expect(page.body).toContain("خلال 60 دقيقة");
+  });
+});
+
+describe("client apps", () => {
+  test("store pages in the reader's language where the store has them; other links unchanged", () => {
+    expect(localizedStoreUrl("https://f-droid.org/packages/de.monocles.chat/", "pt-BR")).toBe("https://f-droid.org/pt_BR/packages/de.monocles.chat/");
+    expect(localizedStoreUrl("https://f-droid.org/en/packages/x/", "ja")).toBe("https://f-droid.org/ja/packages/x/");
+    expect(localizedStoreUrl("https://f-droid.org/packages/x/", "en")).toBe("https://f-droid.org/packages/x/");
+    expect(localizedStoreUrl("https://play.google.com/store/apps/details?id=eu.siacs.conversations", "uk")).toBe("https://play.google.com/store/apps/details?id=eu.siacs.conversations&hl=uk");
+    expect(localizedStoreUrl("https://play.google.com/store/apps/details?id=x&hl=en", "de")).toBe("https://play.google.com/store/apps/details?id=x&hl=de");
+    expect(localizedStoreUrl("https://conversations.im/", "de")).toBe("https://conversations.im/");
+    expect(localizedStoreUrl("https://apps.apple.com/us/app/monal/id317711500", "de")).toBe("https://apps.apple.com/us/app/monal/id317711500");
   });
 });
 

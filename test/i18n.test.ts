@@ -137,6 +137,22 @@ describe("messages", () => {
     expect(compiled.size).toBe(1);
   });
 
+  test("results are kept per message and values, bounded, and never mixed up", () => {
+    const mm = new Messages("ru");
+    expect(mm.text("apps_count", { count: 1 })).toBe("1 приложение");
+    expect(mm.text("apps_count", { count: 2 })).toBe("2 приложения");
+    expect(mm.text("apps_count", { count: 1 })).toBe("1 приложение");
+    expect(mm.html("landing_welcome", { host: "a<b" }).value).toBe("Вас приглашают общаться на a&lt;b");
+    expect(mm.text("landing_welcome", { host: "a<b" })).toBe("Вас приглашают общаться на a<b");
+    const results = (mm as unknown as { results: Map<string, string> }).results;
+    for (let i = 0; i < 5000; i++) mm.text("landing_welcome", { host: `h${i}` });
+    expect(results.size).toBeLessThanOrEqual(2000);
+    const before = results.size;
+    mm.text("landing_welcome", { host: "x".repeat(65) }); // a long value is formatted, not kept
+    expect(results.size).toBe(before);
+    expect(mm.text("landing_welcome", { host: "x".repeat(65) })).toContain("x".repeat(65));
+  });
+
   test("right-to-left is known by language", () => {
     expect(direction("en")).toBe("ltr");
     expect(direction("ar")).toBe("rtl");

@@ -4,6 +4,9 @@ import { CATALOGS, direction, type Lang, type MessageKey } from "./catalogs.ts";
 
 export type Values = Record<string, string | number>;
 
+const MAX_RESULTS = 2000;
+const MAX_CACHED_VALUE = 64;
+
 /**
  * The markup a message may carry, as ICU tags (`<addr>{host}</addr>`): a translator moves the tag with the words,
  * never writes HTML. Anything inside is escaped; an address is isolated so it keeps its own direction in Arabic.
@@ -57,16 +60,62 @@ export class Messages {
     return mf;
   }
 
+  /**
+   * Formatting is pure (message, language, values → text), and a page asks for the same few results again and
+   * again ("3 apps", a host's welcome line, a static sentence): intl-messageformat takes microseconds per plural,
+   * so results are kept, keyed by message and values. Bounded: it starts over when full, and long values (a
+   * username, a field name someone sent) are formatted without being kept.
+   */
+  private readonly results = new Map<string, string>();
+
+  private cached(mode: "t" | "h", key: MessageKey, values: Values | undefined, format: () => string): string {
+    let id = `${mode}${key}`;
+    if (values) {
+      for (const k in values) {
+        const v = values[k];
+        if (typeof v === "string" && v.length > MAX_CACHED_VALUE) return format();
+        id += `\u0000${k}\u0000${v}`;
+      }
+    }
+    let out = this.results.get(id);
+    if (out === undefined) {
+      out = format();
+      if (this.results.size >= MAX_RESULTS) this.results.clear();
+      this.results.set(id, out);
+    }
+    return out;
+  }
+
   /** Plain text, for titles and attributes (the caller's html`` escapes it). */
   text(key: MessageKey, values?: Values): string {
-    const out = this.message(key).format<string>({ ...TEXT_TAG_FNS, ...values } as never);
-    return Array.isArray(out) ? out.join("") : String(out);
+    return this.cached("t", key, values, () => {
+      const out = this.message(key).format<string>({ ...TEXT_TAG_FNS, ...values } as never);
+      return Array.isArray(out) ? out.join("") : String(out);
+    });
   }
 
   /** Element content: the message's text and values escaped, its tags turned into their markup. */
   html(key: MessageKey, values?: Values): RawHtml {
-    const out = this.message(key).format<Part>({ ...HTML_TAG_FNS, ...values } as never);
-    return new RawHtml(Array.isArray(out) ? out.map(partToHtml).join("") : partToHtml(out));
+    return new RawHtml(
+      this.cached("h", key, values, () => {
+        const out = this.message(key).format<Part>({ ...HTML_TAG_FNS, ...values } as never);
+        return Array.isArray(out) ? out.map(partToHtml).join("") : partToHtml(out);
+      }),
+    );
+  }
+
+  private readonly durations = new Map<string, string>();
+
+  /** Intl.RelativeTimeFormat, kept per (amount, unit): a few hundred distinct answers at most. */
+  private inUnits(n: number, unit: Intl.RelativeTimeFormatUnit): string {
+    const id = `${n}${unit}`;
+    let out = this.durations.get(id);
+    if (out === undefined) {
+      out = this.relativeTime.format(n, unit);
+      if (this.durations.size >= MAX_RESULTS) this.durations.clear();
+      this.durations.set(id, out);
+    }
+    return out;
   }
 
   /** "in 6 days", "in 3 hours", "in 12 minutes", "in 40 seconds", in this language, rounded down to the unit. */
@@ -78,17 +127,17 @@ export class Messages {
     ];
     for (const [size, unit] of units) {
       const n = Math.floor(ms / size);
-      if (n >= 1) return this.relativeTime.format(n, unit);
+      if (n >= 1) return this.inUnits(n, unit);
     }
-    return this.relativeTime.format(Math.max(1, Math.floor(ms / 1000)), "second");
+    return this.inUnits(Math.max(1, Math.floor(ms / 1000)), "second");
   }
 
   /** Like relative(), rounded up: when someone may try again. */
   relativeUp(ms: number): string {
-    if (ms < 60_000) return this.relativeTime.format(Math.max(1, Math.ceil(ms / 1000)), "second");
+    if (ms < 60_000) return this.inUnits(Math.max(1, Math.ceil(ms / 1000)), "second");
     const minutes = Math.ceil(ms / 60_000);
-    if (minutes < 90) return this.relativeTime.format(minutes, "minute");
-    return this.relativeTime.format(Math.round(minutes / 60), "hour");
+    if (minutes < 90) return this.inUnits(minutes, "minute");
+    return this.inUnits(Math.round(minutes / 60), "hour");
   }
 }
 

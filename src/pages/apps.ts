@@ -86,7 +86,25 @@ export function logoAsset(logo: string | undefined): string | null {
  * from the User-Agent, comes first and open; when it cannot be guessed every section is open.
  */
 export function renderAppList(apps: ClientApp[], assetsBase: string, userAgent: string | null, m: Messages): RawHtml {
+  // The list depends only on the host's apps, the language, the guessed platform and the assets path, and it is
+  // most of a landing page's markup: each variant is rendered once and kept with the apps and the language.
   const mine = platformFromUserAgent(userAgent);
+  let byLang = renderedLists.get(apps);
+  if (!byLang) renderedLists.set(apps, (byLang = new WeakMap()));
+  let variants = byLang.get(m);
+  if (!variants) byLang.set(m, (variants = new Map()));
+  const id = `${mine}\u0000${assetsBase}`;
+  let list = variants.get(id);
+  if (!list) {
+    list = drawAppList(apps, assetsBase, mine, m);
+    if (variants.size >= 64) variants.clear(); // assets paths are a host's few page paths; bounded anyway
+    variants.set(id, list);
+  }
+  return list;
+}
+const renderedLists = new WeakMap<ClientApp[], WeakMap<Messages, Map<string, RawHtml>>>();
+
+function drawAppList(apps: ClientApp[], assetsBase: string, mine: Platform | null, m: Messages): RawHtml {
   const order = [...PLATFORMS].sort((a, b) => Number(b === mine) - Number(a === mine));
   const sections = order
     .map((platform) => ({ platform, apps: apps.filter((a) => a.platforms.map((p) => p.toLowerCase()).includes(platform)) }))

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { html, raw, type RawHtml } from "../lib/html.ts";
+import { escapeHtml, html, raw, type RawHtml } from "../lib/html.ts";
 import { languageName, type Lang, type PageLanguage } from "../i18n/index.ts";
 import { pathOf } from "../lib/url.ts";
 
@@ -147,19 +147,34 @@ export interface PageOptions {
   narrow?: boolean;
   footer?: RawHtml | string | null;
   language: PageLanguage;
-  /** The link that shows this page in another language; no picker without it (a page answering a POST). */
-  languageLink?: ((lang: Lang) => string) | null;
+  /**
+   * The picker's links are `${languageQuery}lang=xx` ("?TOKEN&", "?t=TOKEN&"); no picker without it (a page
+   * answering a POST).
+   */
+  languageQuery?: string | null;
 }
 
-/** Links to this page in each offered language, each named in its own language. */
-function languagePicker(language: PageLanguage, link: (lang: Lang) => string): RawHtml | string {
+/**
+ * Links to this page in each offered language, each named in its own language. The same for every page of a site
+ * but for the query in front of `lang=`, so it is drawn once per language and offer and the query is put in.
+ */
+function languagePicker(language: PageLanguage, query: string): string {
   if (language.offered.length < 2) return "";
-  const item = (l: Lang) =>
-    l === language.lang
-      ? html`<li><span aria-current="true" lang="${l}">${languageName(l)}</span></li>`
-      : html`<li><a href="${link(l)}" hreflang="${l}" lang="${l}">${languageName(l)}</a></li>`;
-  return html`<nav class="langs" aria-label="${language.m.text("language_picker")}"><ul>${language.offered.map(item)}</ul></nav>`;
+  const id = `${language.lang}\u0000${language.m.text("language_picker")}\u0000${language.offered.join(",")}`;
+  let parts = pickers.get(id);
+  if (!parts) {
+    const item = (l: Lang) =>
+      l === language.lang
+        ? html`<li><span aria-current="true" lang="${l}">${languageName(l)}</span></li>`
+        : html`<li><a href="${raw(QUERY_MARK)}lang=${l}" hreflang="${l}" lang="${l}">${languageName(l)}</a></li>`;
+    parts = html`<nav class="langs" aria-label="${language.m.text("language_picker")}"><ul>${language.offered.map(item)}</ul></nav>`.value.split(QUERY_MARK);
+    if (pickers.size >= 1000) pickers.clear();
+    pickers.set(id, parts);
+  }
+  return parts.join(escapeHtml(query));
 }
+const pickers = new Map<string, string[]>();
+const QUERY_MARK = "\u0000";
 
 export function renderPage(o: PageOptions): string {
   const assets = relativePath(o.path, "/assets/");
@@ -182,7 +197,7 @@ ${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width
 ${o.body}
 </main>
 ${o.footer ? html`<footer>${o.footer}</footer>` : ""}
-${o.languageLink ? languagePicker(o.language, o.languageLink) : ""}
+${o.languageQuery ? raw(languagePicker(o.language, o.languageQuery)) : ""}
 </div>
 </body>
 </html>

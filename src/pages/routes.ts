@@ -7,7 +7,7 @@ import { html, raw, type RawHtml } from "../lib/html.ts";
 import { DEFAULT_APPS, logoAsset, renderAppList } from "./apps.ts";
 import { BUILTIN_LOGOS, FAVICON, LOGO_TYPES } from "./logos.ts";
 import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "./layout.ts";
-import { languageHeaders, sharedSettings, siteLanguages, type Lang, type MessageKey, type PageLanguage, type SiteLanguages } from "../i18n/index.ts";
+import { languageHeaders, sharedSettings, siteLanguages, type MessageKey, type PageLanguage, type SiteLanguages } from "../i18n/index.ts";
 
 /**
  * The token is the query string (`/invite?TOKEN`), as Prosody's mod_invites_page links it; anything after a `&`
@@ -59,10 +59,10 @@ const DEAD_PAGES: Record<DeadStatus, { status: 404 | 410; pill: MessageKey; titl
   revoked: { status: 410, pill: "dead_revoked_pill", title: "dead_revoked_title", text: "dead_revoked_text", icon: ICON_CROSS },
 };
 
-/** The picker's link to the landing page in another language: `?TOKEN&lang=xx` (Prosody's form, plus the language). */
-function landingLink(token: string) {
+/** The query in front of the picker's `lang=xx` on the landing page: `?TOKEN&` (Prosody's form, plus the language). */
+function landingQuery(token: string): string {
   const t = safeToken(token);
-  return (lang: Lang) => `?${t ? `${t}&` : ""}lang=${lang}`;
+  return t ? `?${t}&` : "?";
 }
 
 function deadPage(path: string, status: DeadStatus, brand: string | null, language: PageLanguage, token: string): Response {
@@ -72,7 +72,7 @@ function deadPage(path: string, status: DeadStatus, brand: string | null, langua
 <span class="pill bad">${m.html(page.pill)}</span>
 <h1>${m.html(page.title)}</h1>
 <p class="lead">${m.html(page.text)}</p>`;
-  return new Response(renderPage({ title: m.text(page.title), path, brand, body, narrow: true, language, languageLink: landingLink(token) }), {
+  return new Response(renderPage({ title: m.text(page.title), path, brand, body, narrow: true, language, languageQuery: landingQuery(token) }), {
     status: page.status,
     headers: pageHeaders(languageHeaders(language)),
   });
@@ -179,7 +179,7 @@ export function landingPages(ctx: AppContext) {
     const title = m.text(invite.kind === "reset" ? "landing_title_reset" : "landing_title", { host: host.name });
     const body = landingBody(invite, host, token, path, request.headers.get("user-agent"), language);
     const footer = m.html("landing_footer");
-    return new Response(renderPage({ title, path, brand: host.name, body, footer, language, languageLink: landingLink(token) }), {
+    return new Response(renderPage({ title, path, brand: host.name, body, footer, language, languageQuery: landingQuery(token) }), {
       status: 200,
       headers: pageHeaders({ Link: `<${xmppUri(host, token)}>; rel="alternate"`, ...languageHeaders(language, ["User-Agent"]) }),
     });

@@ -8,7 +8,7 @@ import { ICON_CHECK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailing
 import { appsFor, langSuffix, languagesOf, onlyHostOf, safeToken } from "../pages/routes.ts";
 import { renderAppList } from "../pages/apps.ts";
 import { FormError, readForm, type FormProblem } from "./form.ts";
-import { languageHeaders, type Lang, type MessageKey, type Messages, type PageLanguage } from "../i18n/index.ts";
+import { languageHeaders, type MessageKey, type Messages, type PageLanguage } from "../i18n/index.ts";
 import { retryAfterSeconds } from "../limits/rate.ts";
 import { isDeadInvite, recordRefusal, registerWithInvite, resetPasswordWithInvite, type RefusalReason } from "./service.ts";
 
@@ -131,8 +131,8 @@ ${fixedUser ? "" : html`<div class="hint">${m.html("form_username_hint", { min: 
 </form>
 <div class="divider">${m.html("form_or")}</div>
 <a class="btn ghost" href="${landing}">${m.html("form_back")}</a>`;
-  const languageLink = (lang: Lang) => `?t=${safeToken(v.token)}&lang=${lang}`;
-  return new Response(renderPage({ title, path: v.path, brand: host.name, body, narrow: true, language, languageLink }), {
+  const languageQuery = `?t=${safeToken(v.token)}&`;
+  return new Response(renderPage({ title, path: v.path, brand: host.name, body, narrow: true, language, languageQuery }), {
     status,
     headers: { ...FORM_HEADERS, ...languageHeaders(language) },
   });
