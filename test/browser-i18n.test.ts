@@ -19,7 +19,7 @@ const haveBrowser = existsSync(CHROMIUM);
 const LANGS = [
   { lang: "de", locale: "de-DE", heading: "Du bist zum Chatten auf example.com eingeladen", form: "Konto anlegen", mismatch: "stimmen nicht überein" },
   { lang: "ja", locale: "ja-JP", heading: "example.com でのチャットに招待されています", form: "アカウントを作成", mismatch: "一致しません" },
-  { lang: "ar", locale: "ar-EG", heading: "أنت مدعو للدردشة على example.com", form: "أنشئ حسابك", mismatch: "غير متطابقتين" },
+  { lang: "ar", locale: "ar-EG", heading: "تلقّيت دعوة للدردشة على example.com", form: "أنشئ حسابك", mismatch: "غير متطابقتين" },
 ] as const;
 const WIDTHS = [390, 1280] as const;
 

@@ -65,7 +65,7 @@ landing_footer = "Keep this link <b>private</b>."
       expect(en).toContain("<footer>Keep this link <b>private</b>.</footer>");
       expect(en).toContain("You're invited to chat on example.com");
       const fr = await (await get(`${server.url}/invite?${token}&lang=fr`)).text();
-      expect(fr).toContain("Vous êtes invité·e à discuter sur example.com");
+      expect(fr).toContain("Vous avez reçu une invitation pour discuter sur example.com");
     } finally {
       await server.stop();
       sb.cleanup();

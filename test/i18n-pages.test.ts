@@ -217,7 +217,7 @@ describe("negotiation over HTTP", () => {
     expect(ar.headers.get("set-cookie")).toStartWith("lang=ar;");
     const arText = await page(ar);
     expect(arText).toContain('<html lang="ar" dir="rtl">');
-    expect(arText).toContain("أنت مدعو للدردشة على example.com");
+    expect(arText).toContain("تلقّيت دعوة للدردشة على example.com");
   });
 
   test("the language picker links every language to this page, each named in its own language", async () => {
