@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, strictCommand } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, withReadOnlyContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseLabels } from "../invites/service.ts";
 import { deleteAccount, listAccounts, showUsername } from "./service.ts";
@@ -10,7 +10,7 @@ const list = strictCommand({
   meta: { name: "list", description: "List a host's accounts" },
   args: listArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const accounts = listAccounts(ctx, host.name);
       if (args.json) {

@@ -581,7 +581,10 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   }
   hostsTable.done();
   if (names.length === 0) {
-    hosts.localhost = readHost("localhost", new Section({ public_url: "http://localhost:5280" }, "hosts.localhost", where));
+    // The built-in host's links point where the server listens, so INVITED_LISTEN=127.0.0.1:18080 gives working links.
+    const wildcard = ["127.0.0.1", "::1", "0.0.0.0", "::", "localhost"].includes(listen!.hostname);
+    const authority = wildcard ? "localhost" : listen!.hostname.includes(":") ? `[${listen!.hostname}]` : listen!.hostname;
+    hosts.localhost = readHost("localhost", new Section({ public_url: `http://${authority}:${listen!.port}` }, "hosts.localhost", where));
   }
   if (env.INVITED_PUBLIC_URL !== undefined) {
     // Convenience for single-host set-ups: overrides public_url of every configured host.

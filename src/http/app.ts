@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
-import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/api.ts";
+import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/prosody-api.ts";
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { health } from "./health.ts";

@@ -7,7 +7,7 @@ import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { pathAndQuery, pathOf } from "../lib/url.ts";
 import { ForwardedNotices } from "./forwarded.ts";
-import { invitesApiError } from "../invites/api.ts";
+import { invitesApiError } from "../invites/prosody-api.ts";
 import { API_PREFIX } from "../api/index.ts";
 import { errorResponse } from "../api/errors.ts";
 import { recordEvent, storedClientIp } from "../audit/service.ts";
@@ -106,6 +106,8 @@ export function startServer(ctx: AppContext): RunningServer {
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
   ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.started", details: { listen: url, pid: process.pid } })).catch(() => {});
   ctx.log.info(`invited listening on ${url}`);
+  // Each host's public links, so a public_url that does not match how the server is reached shows at once.
+  for (const h of Object.values(ctx.config.hosts)) ctx.log.info(`host ${h.name}: invite links ${h.publicUrl}${h.invitePath}?TOKEN`);
 
   let stopping: Promise<void> | null = null;
   return {

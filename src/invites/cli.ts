@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext, strictCommand } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext, withReadOnlyContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { createInvite, getInvite, InviteError, inviteStatus, listInvites, listRedemptions, parseLabels, revokeInvite, type Invite, type InviteStatus } from "./service.ts";
@@ -95,7 +95,7 @@ const list = strictCommand({
   meta: { name: "list", description: "List a host's invites, newest first (active ones only unless --all)" },
   args: listArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const now = Date.now();
       const status: InviteStatus | undefined = args.all ? undefined : "active";
@@ -127,7 +127,7 @@ const show = strictCommand({
   meta: { name: "show", description: "Show one invite and who used it" },
   args: showArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const invite = getInvite(ctx, host.name, args.id);
       if (!invite) throw new CliError("invite not found");
