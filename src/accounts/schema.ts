@@ -1,4 +1,4 @@
-import { sqliteTable, text, integer, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, index, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const accounts = sqliteTable(
   "accounts",
@@ -12,6 +12,9 @@ export const accounts = sqliteTable(
     createdAt: integer("created_at").notNull(),
     inviteId: text("invite_id"),
     invitedBy: text("invited_by"),
+    /** Set by `invited user disable`: no sign-in, no invites, open invites stop working. NULL: enabled. */
+    disabledAt: integer("disabled_at"),
   },
-  (t) => [uniqueIndex("accounts_host_username").on(t.host, t.username)],
+  // accounts_invited_by: the invite tree asks "whom did this member invite" (invited_by = account/<user>@<host>).
+  (t) => [uniqueIndex("accounts_host_username").on(t.host, t.username), index("accounts_invited_by").on(t.host, t.invitedBy)],
 );

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { sqliteTable, text, integer, index } from "drizzle-orm/sqlite-core";
 
 /**
@@ -27,7 +28,12 @@ export const invites = sqliteTable(
   },
   // No index on token_hash: a token starts with its invite's id, so lookups go through the primary key and the
   // hash is then compared in constant time. A random-order hash index made every insert touch a random page.
-  (t) => [index("invites_host_created").on(t.host, t.createdAt)],
+  // invites_member_created holds only invites that members made (the quota counts them, "my invites" lists them),
+  // so invites minted by the CLI and API keys, the hot path, pay nothing for it.
+  (t) => [
+    index("invites_host_created").on(t.host, t.createdAt),
+    index("invites_member_created").on(t.createdBy, t.createdAt).where(sql`created_by LIKE 'account/%'`),
+  ],
 );
 
 /** Redemption ledger: survives the invite's expiry and the account's deletion. */
