@@ -8,7 +8,7 @@ import type { AppContext } from "./context.ts";
 export function openContext(configFile?: string | null, config?: Config): AppContext {
   const cfg = config ?? loadConfig(configFile);
   const log = createLogger();
-  const db = openDatabase(cfg.database.path, { busyTimeout: cfg.database.busyTimeout });
+  const db = openDatabase(cfg.database.path, { busyTimeout: cfg.database.busyTimeout, log });
   const geoip = new GeoIp(cfg.audit.geoipDatabase, cfg.audit.enabled && cfg.audit.location, log);
   return { config: cfg, db, geoip, log };
 }

@@ -4,7 +4,8 @@
  */
 export const ERROR_CODES = {
   invalid_request: [400, "The body, query or path does not match the schema: a wrong type, a number out of range, an empty or over-long string or list (the message names the field)."],
-  invalid_json: [400, "The body is not valid JSON."],
+  invalid_json: [400, "The body is not valid JSON (or not UTF-8)."],
+  too_deep: [400, "The JSON body nests arrays and objects deeper than 32 levels (refused before it is parsed)."],
   invalid_cursor: [400, "The pagination cursor is not one this server handed out."],
   missing_key: [401, "No `Authorization: Bearer ID/TOKEN` header. `?key=` is not accepted by /api/v1."],
   invalid_key: [403, "The key is malformed, unknown, wrong, expired or disabled (the reason goes only to the audit log)."],
@@ -17,6 +18,7 @@ export const ERROR_CODES = {
   invite_used: [409, "The invite has no uses left."],
   invite_expired: [410, "The invite has expired."],
   invite_revoked: [410, "The invite was revoked."],
+  unsupported_media_type: [415, "A body that is not `application/json` (a charset other than UTF-8, or a body without Content-Type)."],
   invalid_ttl: [422, "The lifetime is not a positive duration of at least 1s."],
   ttl_too_long: [422, "The lifetime is longer than the host's invite_max_ttl."],
   invalid_uses: [422, "max_uses is out of range (the schema answers first, with 400 invalid_request, for this API's bodies)."],
@@ -26,7 +28,7 @@ export const ERROR_CODES = {
   account_missing: [422, "A reset invite names an account that does not exist on the host."],
   username_mismatch: [422, "The invite is bound to another username."],
   rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],
-  locked_out: [429, "Too many failed authentications from this network; retry after Retry-After seconds."],
+  locked_out: [429, "The key did not verify, and this network is locked out after too many failed authentications; retry after Retry-After seconds (a valid key is served meanwhile)."],
   internal_error: [500, "A bug; the server log has the details."],
   storage_unavailable: [503, "The database cannot take writes right now; retry later."],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -18,8 +18,13 @@ import { checkUsername, normaliseUsername, usernameProblemMessage } from "../acc
 import { requestOrigin } from "../http/request-info.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { apiAuth, requireScope } from "./auth.ts";
+import { parseJsonBody, requireJsonObject } from "./body.ts";
 import { ApiError, type ErrorCode } from "./errors.ts";
 import { CreateInviteBody, CreatedInvite, Invite, InviteDetail, InviteIdParams, InvitePage, ListInvitesQuery, RedeemBody, Redeemed, errors } from "./schemas.ts";
+
+// Our parser reads every body (see body.ts) and always answers, so "json" never runs: it is there so the OpenAPI
+// document lists application/json, the one type accepted, as the request body's media type.
+const jsonBody = (): (typeof parseJsonBody | "json")[] => [parseJsonBody, "json"];
 
 const SCOPE_NOTE = (scope: string) => `\n\nRequires scope \`${scope}\`.`;
 
@@ -38,10 +43,10 @@ export function invitesController(ctx: AppContext) {
       },
       {
         scope: "invite:create",
-        parse: "json",
+        parse: jsonBody(),
         transform: requireJsonObject,
         body: CreateInviteBody,
-        response: { 201: CreatedInvite, ...errors(400, 401, 403, 422, 429, 503) },
+        response: { 201: CreatedInvite, ...errors(400, 401, 403, 415, 422, 429, 503) },
         detail: {
           summary: "Create an invite",
           description:
@@ -89,10 +94,10 @@ export function invitesController(ctx: AppContext) {
       },
       {
         scope: "invite:redeem",
-        parse: "json",
+        parse: jsonBody(),
         transform: requireJsonObject,
         body: RedeemBody,
-        response: { 200: Redeemed, ...errors(400, 401, 403, 404, 409, 410, 422, 429, 503) },
+        response: { 200: Redeemed, ...errors(400, 401, 403, 404, 409, 410, 415, 422, 429, 503) },
         detail: {
           summary: "Redeem an invite token for a downstream server",
           description:
@@ -135,11 +140,6 @@ export function invitesController(ctx: AppContext) {
         },
       },
     );
-}
-
-/** Runs before validation, which would quietly turn `[]`, `null` or `5` into `{}` for an all-optional schema. */
-function requireJsonObject({ body }: { body: unknown }): void {
-  if (body === null || typeof body !== "object" || Array.isArray(body)) throw new ApiError("invalid_request", "the body must be a JSON object ({} for all defaults)");
 }
 
 const REDEEM_ERRORS: Record<"unknown" | "expired" | "used" | "revoked" | "username_mismatch", () => ApiError> = {
