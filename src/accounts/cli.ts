@@ -2,8 +2,9 @@ import { defineCommand } from "citty";
 import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseLabels } from "../invites/service.ts";
-import { deleteAccount, listAccounts, type Account } from "./service.ts";
-import { AccountStatusError, accountProfile, inviteTree, memberOfCreator, type TreeNode } from "./tree.ts";
+import { deleteAccount, listAccounts } from "./service.ts";
+import { AccountStatusError, accountProfile, inviteTree, type TreeNode } from "./tree.ts";
+import { accountJson, accountDetailJson } from "./view.ts";
 import { disableAccount, enableAccount } from "./disable.ts";
 
 const listArgs = { host: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
@@ -58,18 +59,6 @@ const del = strictCommand({
 
 const showArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
 
-/** The JSON of one account in the tree: who invited it and whom it invited. Shared with the API's account view. */
-export function accountJson(a: Account) {
-  const inviter = memberOfCreator(a.invitedBy);
-  return {
-    username: a.username,
-    invited_by: inviter && inviter.host === a.host ? inviter.username : null,
-    invite_creator: a.invitedBy,
-    created_at: isoTime(a.createdAt),
-    disabled: a.disabledAt !== null,
-  };
-}
-
 const show = strictCommand({
   meta: { name: "show", description: "Show an account, who invited it and the accounts it invited" },
   args: showArgs,
@@ -79,17 +68,7 @@ const show = strictCommand({
       const profile = accountProfile(ctx, host.name, args.user);
       if (!profile) throw new CliError(`no account '${args.user}' on ${host.name}`);
       const a = profile.account;
-      if (args.json) {
-        return printJson({
-          ...accountJson(a),
-          host: a.host,
-          roles: parseLabels(a.roles),
-          groups: parseLabels(a.groups),
-          invite_id: a.inviteId,
-          disabled_at: a.disabledAt === null ? null : isoTime(a.disabledAt),
-          invitees: profile.invitees.map((i) => ({ username: i.username, created_at: isoTime(i.createdAt) })),
-        });
-      }
+      if (args.json) return printJson(accountDetailJson(profile));
       process.stdout.write(
         formatTable(
           ["FIELD", "VALUE"],

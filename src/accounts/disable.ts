@@ -1,6 +1,6 @@
 import type { AppContext, Origin } from "../context.ts";
 import { normaliseUsername } from "./service.ts";
-import { setAccountDisabledTx } from "./tree.ts";
+import { AccountStatusError, setAccountDisabledTx } from "./tree.ts";
 import { endAllSessionsTx } from "../sessions/service.ts";
 import { revokeInvitesByMemberTx } from "../invites/member-invites.ts";
 
@@ -16,11 +16,12 @@ export interface DisableOutcome {
  * revoked (so they stop working for good; enabling the account does not bring them back). Throws AccountStatusError
  * when there is no such account.
  */
-export async function disableAccount(ctx: AppContext, origin: Origin, host: string, username: string): Promise<DisableOutcome> {
+export async function disableAccount(ctx: AppContext, origin: Origin, host: string, username: string, reason: string | null = null): Promise<DisableOutcome> {
   const name = normaliseUsername(username);
+  if (reason !== null && (reason.length > 200 || /[\x00-\x1f\x7f]/.test(reason))) throw new AccountStatusError("the reason must be at most 200 characters without control characters");
   return ctx.db.write(() => {
     const now = Date.now();
-    const changed = setAccountDisabledTx(ctx, origin, host, name, true, now);
+    const changed = setAccountDisabledTx(ctx, origin, host, name, true, now, reason);
     const sessionsEnded = endAllSessionsTx(ctx, host, name);
     const invitesRevoked = revokeInvitesByMemberTx(ctx, origin, host, name, now);
     return { changed, sessionsEnded, invitesRevoked };

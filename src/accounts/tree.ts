@@ -100,7 +100,7 @@ export class AccountStatusError extends Error {}
  * Sets or clears disabled_at, audited as account.disabled / account.enabled, inside the caller's job (the caller ends
  * the sessions and revokes the invites in the same job). False when it already was in that state.
  */
-export function setAccountDisabledTx(ctx: AppContext, origin: Origin, host: string, username: string, disabled: boolean, now = Date.now()): boolean {
+export function setAccountDisabledTx(ctx: AppContext, origin: Origin, host: string, username: string, disabled: boolean, now = Date.now(), reason: string | null = null): boolean {
   const name = normaliseUsername(username);
   const changed = ctx.db.orm
     .update(accounts)
@@ -112,6 +112,6 @@ export function setAccountDisabledTx(ctx: AppContext, origin: Origin, host: stri
     if (!findAccount(ctx, host, name)) throw new AccountStatusError(`no account '${name}' on ${host}`);
     return false;
   }
-  recordEvent(ctx, origin, { type: disabled ? "account.disabled" : "account.enabled", host, user: name }, now);
+  recordEvent(ctx, origin, { type: disabled ? "account.disabled" : "account.enabled", host, user: name, details: reason ? { reason } : {} }, now);
   return true;
 }
