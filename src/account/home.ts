@@ -130,10 +130,10 @@ ${marked.size > 0 ? html`<div class="flash error" role="alert">There was a sign-
 ${activity}</section>
 <section aria-labelledby="sessions-h"><h2 id="sessions-h">Where you're signed in</h2>
 ${table({ head: showIp ? ["Browser", "Signed in", "Last used", "Where", "Address", ""] : ["Browser", "Signed in", "Last used", "Where", ""], rows: sessionRows, empty: "No sessions.", stack: true })}
-<div class="actions">${postButton({ action: relativePath(path, paths.signOutEverywhere), csrf, label: "Sign out everywhere", kind: "ghost" })}</div></section>
+<div class="actions">${postButton({ action: relativePath(path, paths.signOutEverywhere), csrf, label: "Sign out everywhere", kind: "ghost", small: true })}</div></section>
 <section aria-labelledby="notme-h"><h2 id="notme-h">Something you don't recognise?</h2>
 <p class="muted">If you see a sign-in or a session that wasn't you, sign every other device out now and choose a new password.</p>
-${postButton({ action: relativePath(path, paths.notMe), csrf, label: "This wasn't me", kind: "danger" })}</section>
+<div class="actions">${postButton({ action: relativePath(path, paths.notMe), csrf, label: "This wasn't me", kind: "danger", small: true })}</div></section>
 <section aria-labelledby="delete-h"><h2 id="delete-h">Delete my account</h2><p class="muted">Removes your account for good.</p>
 <a class="btn ghost danger small" href="${relativePath(path, paths.deleteAccount)}">Delete my account…</a></section>`;
     return accountPage({ ctx, paths, path, title: "My account", body, signedIn, host, notice: done ? { kind: done[0], text: done[1] } : null });

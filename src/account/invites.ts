@@ -49,17 +49,21 @@ export function invitePages(ctx: AppContext, paths: AccountPaths) {
     const mine = listMemberInvites(ctx, host.name, session.username, 100, now);
     const cfg = host.userInvites;
     const created = o.created
-      ? html`<section aria-labelledby="new-h" class="qr-new"><h2 id="new-h">Your new invite</h2>
+      ? html`<section aria-labelledby="new-h"><div class="flash ok" role="status">Your invite is ready.</div><h2 id="new-h">Your new invite</h2>
+<div class="layout"><div>
 <p>Send this link to the person you're inviting. <strong>It is shown only now</strong>: copy it before you leave this page.</p>
 <div class="field"><label for="link">Invite link</label><div class="inputs"><input id="link" value="${o.created.url}" readonly></div></div>
-<div class="layout"><div><p class="muted small">It works ${o.created.invite.maxUses === 1 ? "once" : `${o.created.invite.maxUses} times`} and expires ${timeLeft(o.created.invite.expiresAt - now)}.</p></div>
+<ul class="facts"><li>Works ${o.created.invite.maxUses === 1 ? "once" : `${o.created.invite.maxUses} times`}</li><li>Expires ${timeLeft(o.created.invite.expiresAt - now)}</li>${o.created.invite.note ? html`<li>${o.created.invite.note}</li>` : ""}</ul>
+</div>
 <aside class="qr">${qrCode(o.created.url, "QR code of your new invite link")}<p>Or let them scan this code.</p></aside></div></section>`
       : "";
     const rows = mine.map((m): (RawHtml | string)[] => {
       const status = html`<span class="pill ${STATUS_PILL[m.status] ?? ""}">${STATUS_TEXT[m.status] ?? m.status}</span>`;
-      const usedBy = m.usedBy.length ? html`${m.usedBy.map((u, i) => html`${i ? ", " : ""}<span class="addr">${u}@${host.name}</span>`)}` : "Nobody yet";
+      const uses = m.invite.maxUses !== null && m.invite.maxUses > 1 ? html`<span class="note">${m.invite.uses} of ${m.invite.maxUses} uses</span>` : "";
+      const usedBy = html`${m.usedBy.length ? m.usedBy.map((u, i) => html`${i ? ", " : ""}<span class="addr">${u}@${host.name}</span>`) : "Nobody yet"}${uses}`;
       const action = m.status === "active" ? postButton({ action: relativePath(path, revokePath), csrf, label: "Revoke", fields: { invite: m.invite.id }, kind: "ghost-danger", small: true, ariaLabel: `Revoke the invite made ${humanTime(m.invite.createdAt)}` }) : "";
-      return [humanTime(m.invite.createdAt), status, usedBy, m.status === "active" ? `in ${timeLeft(m.invite.expiresAt - now).replace(/^in /, "")}` : humanTime(m.invite.revokedAt ?? m.invite.expiresAt), action];
+      const made = html`${humanTime(m.invite.createdAt)}${m.invite.note ? html`<span class="note">${m.invite.note}</span>` : ""}`;
+      return [made, status, usedBy, m.status === "active" ? `in ${timeLeft(m.invite.expiresAt - now).replace(/^in /, "")}` : humanTime(m.invite.revokedAt ?? m.invite.expiresAt), action];
     });
     const canCreate = allowance?.allowed === true;
     const body = html`<span class="pill">My invites</span>

@@ -115,6 +115,9 @@ table.list td form{margin:0}
 .kv dt{color:var(--muted)}
 .kv dd{margin:0;overflow-wrap:anywhere}
 .mark{display:inline-block;margin-left:6px}
+td .pill{white-space:nowrap}
+.note{display:block;color:var(--muted);font-size:.86rem}
+@media (max-width:560px){.topnav{gap:4px 0}.topnav a{padding:8px 9px}.topnav .who{display:none}}
 @media (max-width:560px){table.list.stack thead{display:none}table.list.stack tr{display:block;padding:10px 0;border-bottom:1px solid var(--line)}table.list.stack tr:last-child{border-bottom:0}table.list.stack td{display:block;border:0;padding:3px 0}table.list.stack td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}.kv{grid-template-columns:1fr}.kv dd{margin-bottom:6px}}
 `.trim();
 
