@@ -160,12 +160,15 @@ describe("invited check", () => {
       expect(r.stdout).toContain('  server.shutdown_timeout = "5s"\n');
       expect(r.stdout).toContain('  server.idle_timeout = "30s"\n');
       expect(r.stdout).toMatch(/^ {2}server\.listen = "127\.0\.0\.1:0"$/m);
+      expect(r.stdout).toMatch(/^usernames\s+ok\s+0 account name\(s\) follow the username rules$/m);
+      expect(r.stdout).toContain('  hosts."example.com".username_min_length = 2\n');
+      expect(r.stdout).toContain('  hosts."example.com".reserved_usernames = ["admin","administrator","root","postmaster","hostmaster","webmaster","abuse","security","support","noc","info","xmpp","www","mail","ftp","system","example"]\n');
 
       const json = await cli(["check", "--json", "--quick"], { config: sb.config });
       expect(json.code).toBe(0);
       const report = JSON.parse(json.stdout);
       expect(report.ok).toBe(true);
-      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "permissions", "migrations", "geoip", "proxies"]);
+      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "permissions", "migrations", "usernames", "geoip", "proxies"]);
       expect(report.checks[1].detail).toContain("quick_check ok");
       expect(report.settings["database.busy_timeout"]).toBe("5s");
       expect(report.settings["server.max_body_size"]).toBe(1048576);

@@ -101,17 +101,16 @@ export class AccountStatusError extends Error {}
  * the sessions and revokes the invites in the same job). False when it already was in that state.
  */
 export function setAccountDisabledTx(ctx: AppContext, origin: Origin, host: string, username: string, disabled: boolean, now = Date.now(), reason: string | null = null): boolean {
-  const name = normaliseUsername(username);
+  const account = findAccount(ctx, host, username);
+  if (!account) throw new AccountStatusError(`no account '${normaliseUsername(username)}' on ${host}`);
+  const name = account.username; // as stored, which for an old account may differ from today's normal form
   const changed = ctx.db.orm
     .update(accounts)
     .set({ disabledAt: disabled ? now : null })
     .where(and(eq(accounts.host, host), eq(accounts.username, name), disabled ? isNull(accounts.disabledAt) : isNotNull(accounts.disabledAt)))
     .returning({ id: accounts.id, disabledAt: accounts.disabledAt })
     .get();
-  if (!changed) {
-    if (!findAccount(ctx, host, name)) throw new AccountStatusError(`no account '${name}' on ${host}`);
-    return false;
-  }
+  if (!changed) return false;
   recordEvent(ctx, origin, { type: disabled ? "account.disabled" : "account.enabled", host, user: name, details: reason ? { reason } : {} }, now);
   return true;
 }

@@ -13,12 +13,17 @@ import { AccountDetail, AccountUserParams, DisableAccountBody, DisabledAccount, 
 
 const NOTE = "\n\nRequires scope `account:manage`.";
 
-/** The username of the path, checked like any other: a name that could not exist is a 422, not a 404. */
-function username(raw: string, host: HostConfig): string {
+/**
+ * The stored name of the path's account. An unknown name that could not be registered is a 422, not a 404; an
+ * existing account is found even when today's rules would refuse its name (reserved, older rules).
+ */
+function username(ctx: AppContext, raw: string, host: HostConfig): string {
+  const found = findAccount(ctx, host.name, raw);
+  if (found) return found.username;
   const name = normaliseUsername(raw);
   const problem = checkUsername(name, host);
-  if (problem) throw new ApiError("invalid_username", usernameProblemMessage(problem));
-  return name;
+  if (problem && problem !== "reserved") throw new ApiError("invalid_username", usernameProblemMessage(problem, host));
+  throw new ApiError("account_not_found", "no such account on this host");
 }
 
 /** /api/v1/accounts: an account of the key's host with its place in the invite tree, and disabling it. */
@@ -28,7 +33,7 @@ export function accountsController(ctx: AppContext) {
     .get(
       "/api/v1/accounts/:user",
       ({ params, apiHost }) => {
-        const profile = accountProfile(ctx, apiHost.name, username(params.user, apiHost));
+        const profile = accountProfile(ctx, apiHost.name, username(ctx, params.user, apiHost));
         if (!profile) throw new ApiError("account_not_found", "no such account on this host");
         const below = inviteTree(ctx, apiHost.name, profile.account.username) ?? [];
         return { ...accountDetailJson(profile), tree: flatTree(below).filter((n) => n.depth > 0) };
@@ -47,8 +52,7 @@ export function accountsController(ctx: AppContext) {
     .post(
       "/api/v1/accounts/:user/disable",
       async ({ params, apiHost, apiKey, request, body }) => {
-        const name = username(params.user, apiHost);
-        if (!findAccount(ctx, apiHost.name, name)) throw new ApiError("account_not_found", "no such account on this host");
+        const name = username(ctx, params.user, apiHost);
         if (body.reason !== undefined && /[\x00-\x1f\x7f]/.test(body.reason)) throw new ApiError("invalid_request", "reason must not contain control characters");
         const outcome = await disableAccount(ctx, requestOrigin(request, "api", apiKey.id), apiHost.name, name, body.reason ?? null);
         const account = findAccount(ctx, apiHost.name, name);

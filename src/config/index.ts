@@ -83,7 +83,10 @@ export interface HostConfig {
   inviteTtl: number;
   inviteMaxTtl: number;
   resetTtl: number;
+  usernameMinLength: number;
   usernameMaxLength: number;
+  /** As configured (accounts/username.ts compares them normalised and by skeleton). Default: DEFAULT_RESERVED_USERNAMES and the host name's first label. */
+  reservedUsernames: string[];
   passwordMinLength: number;
   apps: ClientApp[] | null; // null: the built-in XMPP client list
   provision: ProvisionConfig;
@@ -284,7 +287,9 @@ function readHost(name: string, s: Section): HostConfig {
     inviteTtl,
     inviteMaxTtl,
     resetTtl,
+    usernameMinLength: s.int("username_min_length", 2, 1, 1023),
     usernameMaxLength: s.int("username_max_length", 64, 1, 1023),
+    reservedUsernames: readReserved(name, s),
     passwordMinLength: s.int("password_min_length", 8, 1, 1024),
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
@@ -292,6 +297,7 @@ function readHost(name: string, s: Section): HostConfig {
     userInvites: readUserInvites(s.table_("user_invites")),
     showIpToUser: s.bool("show_ip_to_user", false),
   };
+  if (host.usernameMinLength > host.usernameMaxLength) s.fail("username_min_length", "is greater than username_max_length");
   if (host.userInvites.ttl > inviteMaxTtl) s.fail("user_invites", "ttl is longer than invite_max_ttl");
   host.signin = readSignin(s.table_("signin"), host.provision);
   s.done();
@@ -360,6 +366,40 @@ function durationOrZero(s: Section, key: string): number {
   const ms = typeof v === "string" ? parseDuration(v, { allowZero: true }) : null;
   if (ms === null) s.fail(key, `is not a valid duration: ${JSON.stringify(v)} (use e.g. "0s", "24h", "7d")`);
   return ms;
+}
+
+/** The roles and operator names every host reserves unless it sets `reserved_usernames` itself. */
+export const DEFAULT_RESERVED_USERNAMES = [
+  "admin",
+  "administrator",
+  "root",
+  "postmaster",
+  "hostmaster",
+  "webmaster",
+  "abuse",
+  "security",
+  "support",
+  "noc",
+  "info",
+  "xmpp",
+  "www",
+  "mail",
+  "ftp",
+  "system",
+] as const;
+
+/** `reserved_usernames`: replaces the default list (set [] to reserve nothing), without repeats. */
+function readReserved(hostName: string, s: Section): string[] {
+  const list = s.stringList("reserved_usernames", [...DEFAULT_RESERVED_USERNAMES, hostName.split(".")[0]!]);
+  if (list.length > 10_000) s.fail("reserved_usernames", "has more than 10000 names");
+  return [
+    ...new Set(
+      list.map((n) => {
+        if (n === "" || n.length > 1023) s.fail("reserved_usernames", `must hold names of 1 to 1023 characters, got ${JSON.stringify(n.slice(0, 40))}`);
+        return n;
+      }),
+    ),
+  ];
 }
 
 function readApps(s: Section): ClientApp[] | null {

@@ -181,8 +181,9 @@ const revoke = strictCommand({
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
       if (args.by !== undefined) {
-        const username = normaliseUsername(String(args.by));
-        if (!findAccount(ctx, host.name, username)) throw new CliError(`no account '${username}' on ${host.name}`);
+        const account = findAccount(ctx, host.name, String(args.by));
+        if (!account) throw new CliError(`no account '${normaliseUsername(String(args.by))}' on ${host.name}`);
+        const username = account.username;
         const revoked = await revokeInvitesByMember(ctx, CLI_ORIGIN, host.name, username);
         process.stderr.write(`revoked ${revoked.length} open invite${revoked.length === 1 ? "" : "s"} made by ${username}@${host.name}\n`);
         for (const id of revoked) process.stdout.write(`${id}\n`);

@@ -9,6 +9,7 @@ import { migrations, pendingMigrations } from "../db/migrations.ts";
 import { fileModeProblems } from "../db/index.ts";
 import { formatDuration } from "../lib/duration.ts";
 import { randomId } from "../lib/tokens.ts";
+import { checkUsername, showUsername, usernameProblemMessage, usernameSkeleton } from "../accounts/username.ts";
 
 export class OpsError extends Error {}
 
@@ -214,6 +215,7 @@ function checkDatabase(config: Config, quick: boolean, add: (name: string, statu
     } else {
       add("migrations", "ok", `${applied.n} applied, none pending`);
     }
+    checkUsernames(config, sqlite, add);
   } finally {
     sqlite.close();
   }
@@ -262,6 +264,41 @@ function checkUntrustedProxies(config: Config, add: (name: string, status: Check
     `X-Forwarded-For was ignored from peers not in [server] trusted_proxies in the last ${UNTRUSTED_PROXY_DAYS} days: ${shown}${more}. ` +
       "If one is your reverse proxy, add it to trusted_proxies (until then every client behind it shares its address and its lockouts); otherwise a client sent the header itself (harmless: it was ignored)",
   );
+}
+
+/** How many offending accounts `check` names before it only counts the rest. */
+const USERNAMES_SHOWN = 50;
+
+/**
+ * Accounts made before the username rules (or under other host settings) that break them today, and accounts whose
+ * names look alike (same confusable skeleton). They keep working; the admin may want to look at them.
+ */
+function checkUsernames(config: Config, sqlite: Sqlite, add: (name: string, status: CheckStatus, detail: string) => void): void {
+  if (!sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'accounts'").get()) return;
+  const found: string[] = [];
+  const bySkeleton = new Map<string, string[]>();
+  let total = 0;
+  for (const { host, username } of sqlite.query("SELECT host, username FROM accounts ORDER BY host, username").iterate() as Iterable<{ host: string; username: string }>) {
+    total++;
+    const hostConfig = config.hosts[host];
+    if (!hostConfig) continue;
+    const problem = checkUsername(username, hostConfig);
+    if (problem) found.push(`${host} ${showUsername(username)} (${usernameProblemMessage(problem, hostConfig)})`);
+    const key = `${host}\n${usernameSkeleton(username)}`;
+    const same = bySkeleton.get(key);
+    if (same) same.push(username);
+    else bySkeleton.set(key, [username]);
+  }
+  for (const [key, names] of bySkeleton) {
+    if (names.length > 1) found.push(`${key.slice(0, key.indexOf("\n"))} ${names.map(showUsername).join(", ")} (look alike)`);
+  }
+  if (found.length === 0) {
+    add("usernames", "ok", `${total} account name(s) follow the username rules`);
+    return;
+  }
+  const shown = found.slice(0, USERNAMES_SHOWN).join("; ");
+  const more = found.length > USERNAMES_SHOWN ? `; and ${found.length - USERNAMES_SHOWN} more` : "";
+  add("usernames", "warn", `${found.length} account name(s) break today's username rules; they keep working: ${shown}${more}`);
 }
 
 function checkGeoip(config: Config, add: (name: string, status: CheckStatus, detail: string) => void): void {

@@ -20,9 +20,19 @@ function refusalMessage(reason: RefusalReason, host: HostConfig, invite: Invite 
     case "missing_password":
       return "Please choose a password.";
     case "username_invalid":
-      return `Usernames can't contain spaces, control characters or any of @ / : " ' & < >.`;
+      return `Usernames can't contain spaces, symbols, control characters or any of @ / : " ' & < >, and a right-to-left name must begin and end with a letter.`;
+    case "username_too_short":
+      return `Usernames need at least ${host.usernameMinLength} characters.`;
     case "username_too_long":
       return `Usernames can be at most ${host.usernameMaxLength} characters long.`;
+    case "username_invisible":
+      return "That username contains invisible or blank characters (such as joiners, variation selectors or filler characters). Please type it without them.";
+    case "username_not_canonical":
+      return "That username contains characters that chat servers rewrite (such as ligatures, styled or circled letters). Please use plain letters.";
+    case "username_mixed_scripts":
+      return "Usernames can't mix writing systems (such as Latin letters with Cyrillic or Greek ones). Please use one.";
+    case "username_reserved":
+      return "This name is reserved. Please choose another one.";
     case "username_taken":
       return "That username is already in use. Please choose another one.";
     case "username_not_allowed":
@@ -113,9 +123,10 @@ ${field({
     autofocus: !fixedUser,
     autocomplete: "username",
     verbatim: true,
+    minlength: host.usernameMinLength,
     maxlength: host.usernameMaxLength,
     suffix: `@${host.name}`,
-    hint: fixedUser ? null : `No spaces or @ / : " ' & < >. Upper case becomes lower case.`,
+    hint: fixedUser ? null : `${host.usernameMinLength} to ${host.usernameMaxLength} characters, no spaces or @ / : " ' & < >. Upper case becomes lower case.`,
   })}
 ${field({
     id: "password",

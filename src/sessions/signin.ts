@@ -2,7 +2,7 @@ import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { recordEvent } from "../audit/service.ts";
 import { CoalescedEvents } from "../audit/coalesce.ts";
-import { AccountExistsError, checkUsername, createAccountTx, findAccount, hashPassword, normaliseUsername, type Account } from "../accounts/service.ts";
+import { AccountExistsError, createAccountTx, findAccount, hashPassword, normaliseUsername, type Account } from "../accounts/service.ts";
 import { hashQueueFor } from "../limits/registration.ts";
 import { takeSignInAttempt } from "../limits/signin.ts";
 import { onePer } from "../lib/memo.ts";
@@ -75,7 +75,8 @@ export async function signIn(ctx: AppContext, origin: Origin, input: SignInInput
     return { ok: false, reason: "throttled", host, retryAfterMs: attempt.retryAfterMs };
   }
   // A name that could never be an account is still checked the full way below (same time), only never looked up.
-  const plausible = checkUsername(username, host) === null && input.password.length <= 1024;
+  // Not checkUsername: registration's rules (reserved names, minimum length, ...) must not lock old accounts out.
+  const plausible = plausibleAccountName(username, host) && input.password.length <= 1024;
   const account = plausible ? findAccount(ctx, host.name, username) : null;
 
   const verdict = await checkPasswordWhereItLives(ctx, host, username, input.password, account, plausible);
@@ -93,7 +94,12 @@ export async function signIn(ctx: AppContext, origin: Origin, input: SignInInput
     await recordFailure(ctx, origin, host, username, "disabled", account);
     return { ok: false, reason: "disabled", host };
   }
-  return startSignedIn(ctx, origin, host, username);
+  return startSignedIn(ctx, origin, host, account?.username ?? username);
+}
+
+/** A name that can be looked up or recorded at all: 1 to usernameMaxLength characters, no blanks, controls or separators. */
+function plausibleAccountName(username: string, host: HostConfig): boolean {
+  return username.length > 0 && [...username].length <= host.usernameMaxLength && !/[\s\p{C}\uFFFD@\/:"'&<>]/u.test(username);
 }
 
 export type PasswordVerdict = "valid" | "invalid" | "busy" | "unavailable";
