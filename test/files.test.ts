@@ -2,70 +2,19 @@
 // about at start and flagged by `invited check`.
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT, cli, freePort, sandbox, type Sandbox } from "./helpers.ts";
-
-const BIN: string[] = process.env.INVITED_BIN ? [process.env.INVITED_BIN] : [process.execPath, join(ROOT, "src/main.ts")];
-const ENV = (() => {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: "1" };
-  for (const k of Object.keys(env)) if (k.startsWith("INVITED_")) delete env[k];
-  return env;
-})();
+import { cli, sandbox, startServer, type Sandbox } from "./helpers.ts";
 
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8).padStart(4, "0");
 const files = (sb: Sandbox) => [sb.db, `${sb.db}-wal`, `${sb.db}-shm`];
 
-/** The real CLI under a given umask (set by a shell that then execs it). */
-async function cliUnder(umask: string, args: string[], sb: Sandbox) {
-  const proc = Bun.spawn(["sh", "-c", `umask ${umask} && exec "$@"`, "sh", ...BIN, ...args, "--config", sb.config], {
-    cwd: sb.dir,
-    env: ENV,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
+/** The real CLI under a given umask. */
+function cliUnder(umask: string, args: string[], sb: Sandbox) {
+  return cli(args, { config: sb.config, cwd: sb.dir, umask });
 }
 
 /** `invited serve` under a given umask; resolves once /healthz answers. */
-async function serveUnder(umask: string, sb: Sandbox) {
-  const port = freePort();
-  const proc = Bun.spawn(["sh", "-c", `umask ${umask} && exec "$@"`, "sh", ...BIN, "serve", "--config", sb.config], {
-    cwd: sb.dir,
-    env: { ...ENV, INVITED_LISTEN: `127.0.0.1:${port}` },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  let out = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    for await (const chunk of s) out += dec.decode(chunk, { stream: true });
-  };
-  const pumps = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      await pumps;
-      throw new Error(`server did not start:\n${out}`);
-    }
-    try {
-      if ((await fetch(`${url}/healthz`)).status === 200) break;
-    } catch {}
-    await Bun.sleep(30);
-  }
-  return {
-    url,
-    output: () => out,
-    async stop() {
-      proc.kill("SIGTERM");
-      const code = await proc.exited;
-      await pumps;
-      return code;
-    },
-  };
+function serveUnder(umask: string, sb: Sandbox) {
+  return startServer(sb, { umask });
 }
 
 describe("database files are 0600 whatever the umask", () => {
