@@ -14,6 +14,8 @@ import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import { flushAuthFailures } from "../keys/service.ts";
 import { flushRefusals } from "../registration/service.ts";
+import { flushFailedSignIns } from "../sessions/signin.ts";
+import { startSessionPruner } from "../sessions/service.ts";
 import { startRetention } from "../audit/retention.ts";
 import { startReservationSweeper } from "../provisioning/service.ts";
 import { startDeliveryWorker } from "../notify/worker.ts";
@@ -101,6 +103,7 @@ export function startServer(ctx: AppContext): RunningServer {
   const retention = startRetention(ctx); // prunes the audit log shortly after start, then daily
   const reservationSweeper = startReservationSweeper(ctx); // releases reservations a crashed process left behind
   const deliveryWorker = startDeliveryWorker(ctx); // sends the notification outbox
+  const sessionPruner = startSessionPruner(ctx); // deletes sessions that ended by time
   const checkpointer = startCheckpointer(ctx.db, ctx.log); // copies the WAL into the database off the request thread
 
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
@@ -128,9 +131,11 @@ export function startServer(ctx: AppContext): RunningServer {
         }
         await retention.stop();
         reservationSweeper.stop();
+        sessionPruner.stop();
         await deliveryWorker.stop();
         await flushAuthFailures(ctx);
         await flushRefusals(ctx);
+        await flushFailedSignIns(ctx);
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}
