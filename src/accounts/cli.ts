@@ -63,7 +63,7 @@ const show = strictCommand({
   meta: { name: "show", description: "Show an account, who invited it and the accounts it invited" },
   args: showArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const profile = accountProfile(ctx, host.name, args.user);
       if (!profile) throw new CliError(`no account '${args.user}' on ${host.name}`);
@@ -108,7 +108,7 @@ const tree = strictCommand({
   meta: { name: "tree", description: "Print who invited whom: the tree below USER, or the whole host (invites made by the CLI or a key are roots)" },
   args: treeArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const nodes = inviteTree(ctx, host.name, args.user ?? null);
       if (!nodes) throw new CliError(`no account '${args.user}' on ${host.name}`);
