@@ -16,7 +16,7 @@ test("npx invited makes a key in the configured database, from the checkout and 
   const sb = sandbox();
   try {
     const made = await npx(["key", "create", "example.com", "me", "--config", sb.config], ROOT);
-    expect(made.stderr).toBe("");
+    expect(made.stderr).toBe(`invited: created a new database at ${sb.db}\n`);
     expect(made.code).toBe(0);
     expect(made.stdout).toMatch(/[0-9A-Za-z]+\/[A-Za-z0-9_-]{20,}/);
     expect(query<{ name: string }>(sb, "SELECT name FROM api_keys")).toEqual([{ name: "me" }]);

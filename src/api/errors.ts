@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   max_uses_above_key_limit: [403, "The requested max_uses is above the key's max_uses (or unlimited while the key has a ceiling)."],
   not_found: [404, "No such route under /api/v1."],
   invite_not_found: [404, "No invite with this id or token on the key's host."],
+  account_not_found: [404, "No account with this username on the key's host."],
   method_not_allowed: [405, "The route exists but not with this method (see the Allow header)."],
   invite_used: [409, "The invite has no uses left."],
   username_taken: [409, "An account has this username or a look-alike (same UTS #39 skeleton), or another open invite is bound to it."],

@@ -82,6 +82,11 @@ export function languageHeaders(page: PageLanguage, vary: string[] = []): Record
   return headers;
 }
 
+/** One language, no choice: a page whose text is not in the catalogs yet says honestly which language it is in. */
+export function fixedLanguage(lang: Lang): PageLanguage {
+  return { lang, dir: direction(lang), m: messagesFor(lang), source: "default", offered: [lang] };
+}
+
 /** The catalog's name of a language in that language ("Deutsch"), for the picker. */
 export function languageName(lang: Lang): string {
   return CATALOGS[lang].language_name;

@@ -1,13 +1,14 @@
 import { Elysia } from "elysia";
-import { renderSVG } from "uqr";
 import type { AppContext } from "../context.ts";
 import { getHost, type HostConfig } from "../config/index.ts";
 import { findInviteByToken, inviteStatus, inviteUrl, xmppUri, type Invite, type InviteStatus } from "../invites/service.ts";
-import { html, raw, type RawHtml } from "../lib/html.ts";
+import { html, type RawHtml } from "../lib/html.ts";
 import { DEFAULT_APPS, logoAsset, renderAppList } from "./apps.ts";
 import { BUILTIN_LOGOS, FAVICON, LOGO_TYPES } from "./logos.ts";
-import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "./layout.ts";
-import { languageHeaders, sharedSettings, siteLanguages, type MessageKey, type PageLanguage, type SiteLanguages } from "../i18n/index.ts";
+import { qrCode } from "../web/qr.ts";
+import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../web/layout.ts";
+import { languageHeaders, type MessageKey, type PageLanguage } from "../i18n/index.ts";
+import { languagesOf } from "../web/language.ts";
 
 /**
  * The token is the query string (`/invite?TOKEN`), as Prosody's mod_invites_page links it; anything after a `&`
@@ -28,26 +29,6 @@ export function safeToken(token: string | null | undefined): string {
 
 export function appsFor(host: HostConfig) {
   return host.apps ?? DEFAULT_APPS;
-}
-
-// Drawing a QR code was three quarters of a landing page's CPU (profiled under wrk), and it depends only on the link,
-// so each link's drawing is kept. Bounded: the oldest of 256 goes first (~12 KB each).
-const qrDrawings = new Map<string, string>();
-const QR_DRAWINGS_KEPT = 256;
-
-function qrSvg(url: string): string {
-  let svg = qrDrawings.get(url);
-  if (svg === undefined) {
-    svg = renderSVG(url, { ecc: "M", border: 2, whiteColor: "#ffffff", blackColor: "#111111" });
-    if (qrDrawings.size >= QR_DRAWINGS_KEPT) qrDrawings.delete(qrDrawings.keys().next().value!);
-    qrDrawings.set(url, svg);
-  }
-  return svg;
-}
-
-/** The drawing is kept per link; its label is the page's language's. */
-function qrCode(url: string, label: string): RawHtml {
-  return raw(qrSvg(url).replace("<svg ", html`<svg role="img" aria-label="${label}" `.value));
 }
 
 type DeadStatus = Exclude<InviteStatus, "active"> | "unknown";
@@ -144,20 +125,6 @@ export function onlyHostOf(ctx: AppContext, path: string, key: "invitePath" | "r
   return hosts.length === 1 ? hosts[0]! : null;
 }
 
-/**
- * The languages of a page: its host's, or for a page of no host (a dead link on a path several hosts share) every
- * language some host offers, in the server's default language.
- */
-export function languagesOf(ctx: AppContext, host: HostConfig | null): SiteLanguages {
-  if (host) return siteLanguages(host);
-  let shared = sharedByConfig.get(ctx.config);
-  if (!shared) {
-    shared = siteLanguages(sharedSettings(Object.values(ctx.config.hosts), ctx.config.server.defaultLanguage));
-    sharedByConfig.set(ctx.config, shared);
-  }
-  return shared;
-}
-const sharedByConfig = new WeakMap<object, SiteLanguages>();
 
 /** Landing pages at each host's invite_path: `/invite?TOKEN`. */
 export function landingPages(ctx: AppContext) {

@@ -4,10 +4,12 @@ import { getHost, type HostConfig } from "../config/index.ts";
 import { findInviteByToken, inviteStatus, type Invite } from "../invites/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html, type RawHtml } from "../lib/html.ts";
-import { ICON_CHECK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../pages/layout.ts";
-import { appsFor, langSuffix, languagesOf, onlyHostOf, safeToken } from "../pages/routes.ts";
+import { ICON_CHECK, ICON_CROSS, formPageHeaders, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../web/layout.ts";
+import { field, formError } from "../web/parts.ts";
+import { appsFor, langSuffix, onlyHostOf, safeToken } from "../pages/routes.ts";
+import { languagesOf } from "../web/language.ts";
 import { renderAppList } from "../pages/apps.ts";
-import { FormError, readForm, type FormProblem } from "./form.ts";
+import { FormError, readForm, type FormProblem } from "../web/form-body.ts";
 import { languageHeaders, type MessageKey, type Messages, type PageLanguage } from "../i18n/index.ts";
 import { retryAfterSeconds } from "../limits/rate.ts";
 import { isDeadInvite, recordRefusal, registerWithInvite, resetPasswordWithInvite, type RefusalReason } from "./service.ts";
@@ -78,7 +80,7 @@ const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = {
 };
 
 /** The register form page asks for Referrer-Policy same-origin so a browser's POST carries a real Origin header. */
-const FORM_HEADERS = pageHeaders({ "Referrer-Policy": "same-origin" });
+const FORM_HEADERS = formPageHeaders();
 
 interface FormView {
   path: string;
@@ -114,19 +116,39 @@ function formPage(v: FormView, status = 200): Response {
   const body = html`<span class="pill${reset ? " warn" : ""}">${m.html(reset ? "reset_pill" : "form_pill")}</span>
 <h1>${m.html(reset ? "reset_heading" : "form_heading")}</h1>
 <p class="lead">${reset ? m.html("form_lead_reset", { address }) : fixedUser ? m.html("form_lead_bound", { address }) : m.html("form_lead")}</p>
-${v.error ? html`<div class="alert" role="alert">${v.error}</div>` : ""}
+${formError(v.error)}
 <form method="post" action="${action}" accept-charset="utf-8">
 <input type="hidden" name="token" value="${v.token}">
-<div class="field"><label for="user">${m.html("form_username")}</label>
-<div class="inputs" dir="ltr"><input id="user" name="user" value="${shownUser}" ${
-    fixedUser ? html`readonly` : html`required autofocus`
-  } autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" minlength="${host.usernameMinLength}" maxlength="${host.usernameMaxLength}"><span class="suffix">@${host.name}</span></div>
-${fixedUser ? "" : html`<div class="hint">${m.html("form_username_hint", { min: host.usernameMinLength, max: host.usernameMaxLength, chars: FORBIDDEN_CHARS })}</div>`}</div>
-<div class="field"><label for="password">${m.html(reset ? "form_new_password" : "form_password")}</label>
-<div class="inputs"><input id="password" name="password" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"${fixedUser ? html` autofocus` : ""}></div>
-<div class="hint">${m.html("form_password_hint", { min: host.passwordMinLength })}</div></div>
-<div class="field"><label for="password_confirm">${m.html("form_password_confirm")}</label>
-<div class="inputs"><input id="password_confirm" name="password_confirm" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"></div></div>
+${field({
+    id: "user",
+    name: "user",
+    label: m.text("form_username"),
+    value: shownUser,
+    readonly: !!fixedUser,
+    required: !fixedUser,
+    autofocus: !fixedUser,
+    autocomplete: "username",
+    verbatim: true,
+    minlength: host.usernameMinLength,
+    maxlength: host.usernameMaxLength,
+    suffix: `@${host.name}`,
+    // An address reads name@host in every language: the box stays left to right in Arabic too.
+    dir: "ltr",
+    hint: fixedUser ? null : m.html("form_username_hint", { min: host.usernameMinLength, max: host.usernameMaxLength, chars: FORBIDDEN_CHARS }),
+  })}
+${field({
+    id: "password",
+    name: "password",
+    label: m.text(reset ? "form_new_password" : "form_password"),
+    type: "password",
+    required: true,
+    minlength: host.passwordMinLength,
+    maxlength: 1024,
+    autocomplete: "new-password",
+    autofocus: !!fixedUser,
+    hint: m.html("form_password_hint", { min: host.passwordMinLength }),
+  })}
+${field({ id: "password_confirm", name: "password_confirm", label: m.text("form_password_confirm"), type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password" })}
 <button class="btn" type="submit">${m.html(reset ? "form_submit_reset" : "form_submit")}</button>
 </form>
 <div class="divider">${m.html("form_or")}</div>
