@@ -163,6 +163,6 @@ describe("the account page", () => {
     expect(query(sb, "SELECT id FROM accounts WHERE username = 'dan'")).toEqual([]);
     expect(query(sb, "SELECT id FROM sessions WHERE username = 'dan'")).toEqual([]);
     expect((await b.get("/account")).status).toBe(303);
-    expect(alertOf((await new Browser(server).signIn("dan", PW)).text)).toMatch(/don&#39;t match/);
+    expect(alertOf((await new Browser(server).signIn("dan", PW)).text)).toMatch(/don't match/);
   });
 });

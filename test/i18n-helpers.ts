@@ -2,6 +2,7 @@
 // dead-link pages, the registration form, each refusal, the success pages and the problem pages.
 import { cli, get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { createInvite, makeAccount, postForm } from "./invite-helpers.ts";
+import { Browser } from "./account-helpers.ts";
 
 export interface RenderedPage {
   name: string;
@@ -11,6 +12,8 @@ export interface RenderedPage {
 }
 
 export const PASSWORD = "correct horse battery";
+
+let runs = 0;
 
 /** Invites and accounts the pages need, made once per sandbox (a page run consumes only the invites it registers with). */
 export interface PageFixtures {
@@ -92,6 +95,17 @@ export async function renderAllPages(sb: Sandbox, server: TestServer, fx: PageFi
   add(400, "problem: repeated field", await fetchPage("", `${u}/register?lang=${lang}`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "user=a&user=b" }));
   add(415, "problem: encoding", await fetchPage("", `${u}/register?lang=${lang}`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: "user=a" }));
   add(413, "problem: too large", await fetchPage("", `${u}/register?lang=${lang}`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "user=" + "a".repeat(100_000) }));
+
+  // The sign-in page (it belongs to the only host), a failed sign-in, its notices and its problem pages.
+  add(200, "sign-in", await fetchPage("", `${u}/account/login?lang=${lang}`));
+  add(200, "sign-in, signed out", await fetchPage("", `${u}/account/login?done=signed_out&lang=${lang}`));
+  // Its own client address and name per run: sign-in failures are throttled per address and per account.
+  const runId = ++runs;
+  const browser = new Browser(server, "https://example.com", `198.51.100.${runId}`);
+  await browser.get(`/account/login?lang=${lang}`);
+  add(401, "sign-in, wrong password", await browser.post(`/account/login?lang=${lang}`, { user: `nobody${runId}`, password: "wrong horse battery" }).then((p) => ({ name: "", status: p.status, headers: p.headers, body: p.text })));
+  add(403, "sign-in, form expired", await browser.post(`/account/login?lang=${lang}`, { user: "dora", password: PASSWORD }, { csrf: "nope" }).then((p) => ({ name: "", status: p.status, headers: p.headers, body: p.text })));
+  add(403, "sign-in, cross-site", await browser.post(`/account/login?lang=${lang}`, { user: "dora", password: PASSWORD }, { origin: "https://evil.example" }).then((p) => ({ name: "", status: p.status, headers: p.headers, body: p.text })));
 
   const name = `u${lang.toLowerCase().replace(/[^a-z]/g, "")}${Math.floor(Math.random() * 1e6)}`;
   add(200, "success", await post(server, lang, { token: fresh.token, user: name, password: PASSWORD }));

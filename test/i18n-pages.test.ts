@@ -58,6 +58,7 @@ const DATA = [
   /\b(?:Android|Linux|Windows|macOS)\b/g,
   ...LANGUAGES.map((l) => new RegExp(CATALOGS[l].language_name.replace(/[()]/g, "\\$&"), "g")),
   /\b(?:carol|dora|someone|mallory)\b/g,
+  /alice@example\.org|\balice\b/g, // the sign-in hint's example address
   /“user”/g, // the name of the field sent twice, echoed back
   // Intl.RelativeTimeFormat's English: formatted by the library, not written in a template.
   /\bin \d+ (?:days?|hours?|minutes?|seconds?)\b/g,
@@ -246,6 +247,21 @@ describe("negotiation over HTTP", () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get("content-language")).toBe("ja");
     expect(await ok.text()).toContain("ようこそ！アカウントの準備ができました");
+  });
+
+  test("the members' sign-in page is translated too; the signed-in pages say they are English", async () => {
+    const r = await get(`${server.url}/account/login`, { headers: { "Accept-Language": "uk,en;q=0.5" } });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-language")).toBe("uk");
+    expect(r.headers.get("vary")).toBe("Accept-Language, Cookie");
+    const text = await r.text();
+    expect(text).toContain('<html lang="uk" dir="ltr">');
+    expect(text).toContain("<h1>Вхід</h1>");
+    expect(text).toContain('<a href="?lang=ar" hreflang="ar" lang="ar">العربية</a>');
+    const ar = await (await get(`${server.url}/account/login?lang=ar&done=signed_out`)).text();
+    expect(ar).toContain('<html lang="ar" dir="rtl">');
+    expect(ar).toContain("سجّلت الخروج.");
+    expect(ar).toContain('action="./login?lang=ar"');
   });
 
   test("nasty Accept-Language and cookies never break a page", async () => {

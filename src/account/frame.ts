@@ -6,7 +6,8 @@ import { flash, postButton, type FlashKind } from "../web/parts.ts";
 import { FormError, readForm } from "../web/form-body.ts";
 import { checkSignedInPost, currentSession, originMatches, originOfAnyHost, type SignedIn } from "../sessions/http.ts";
 import { retryAfterSeconds } from "../limits/rate.ts";
-import { fixedLanguage } from "../i18n/index.ts";
+import { fixedLanguage, languageHeaders, type MessageKey, type PageLanguage } from "../i18n/index.ts";
+import type { FormProblem } from "../web/form-body.ts";
 
 const ACCOUNT_LANGUAGE = fixedLanguage("en");
 
@@ -60,8 +61,12 @@ export interface FrameOptions {
   host: HostConfig | null;
   status?: number;
   /** Shown above the page's content. */
-  notice?: { kind: FlashKind; text: string } | null;
+  notice?: { kind: FlashKind; text: RawHtml | string } | null;
   headers?: Record<string, string>;
+  /** The page's language; without it the page is English (the signed-in pages are not in the catalogs yet). */
+  language?: PageLanguage;
+  /** With `language`: the picker's links are `${languageQuery}lang=xx`. */
+  languageQuery?: string | null;
 }
 
 /** An account page: navigation (when signed in), the card, and the headers of a page with forms. */
@@ -73,19 +78,43 @@ export function accountPage(o: FrameOptions): Response {
 <span class="who">${o.signedIn.session.username}@${o.signedIn.host.name}</span>${postButton({ action: relativePath(path, paths.logout), csrf: o.signedIn.csrf, label: "Sign out", kind: "ghost", small: true })}</nav>`
     : null;
   const body = html`${o.notice ? flash(o.notice.kind, o.notice.text) : ""}${o.body}`;
-  // Not in the catalogs yet: the account pages are English, and say so.
-  const page = renderPage({ title: o.title, path, brand: o.host?.name ?? null, body, nav, language: ACCOUNT_LANGUAGE });
-  return new Response(page, { status: o.status ?? 200, headers: formPageHeaders({ "Content-Language": "en", ...(o.headers ?? {}) }) });
+  // The signed-in pages are not in the catalogs yet: they are English, and say so.
+  const language = o.language ?? ACCOUNT_LANGUAGE;
+  const page = renderPage({ title: o.title, path, brand: o.host?.name ?? null, body, nav, language, languageQuery: o.language ? o.languageQuery : null });
+  const langHeaders = o.language ? languageHeaders(o.language) : { "Content-Language": "en" };
+  return new Response(page, { status: o.status ?? 200, headers: formPageHeaders({ ...langHeaders, ...(o.headers ?? {}) }) });
 }
 
 /** A page that says why nothing happened (403 for a forged or stale form, 413 for a huge body, ...). */
-export function problemPage(o: { ctx: AppContext; paths: AccountPaths; path: string; status: number; title: string; text: string; host?: HostConfig | null; retryAfterMs?: number }): Response {
+export function problemPage(o: {
+  ctx: AppContext;
+  paths: AccountPaths;
+  path: string;
+  status: number;
+  title: string;
+  text: RawHtml | string;
+  host?: HostConfig | null;
+  retryAfterMs?: number;
+  language?: PageLanguage;
+}): Response {
+  const back = o.language ? o.language.m.html("account_back") : "Back to my account";
   const body = html`<div class="status-mark">${ICON_CROSS}</div><h1>${o.title}</h1><p class="lead">${o.text}</p>
-<a class="btn ghost" href="${relativePath(o.path, o.paths.base)}">Back to my account</a>`;
-  const res = accountPage({ ctx: o.ctx, paths: o.paths, path: o.path, title: o.title, body, signedIn: null, host: o.host ?? null, status: o.status });
+<a class="btn ghost" href="${relativePath(o.path, o.paths.base)}">${back}</a>`;
+  const res = accountPage({ ctx: o.ctx, paths: o.paths, path: o.path, title: o.title, body, signedIn: null, host: o.host ?? null, status: o.status, language: o.language });
   if (o.retryAfterMs !== undefined) res.headers.set("Retry-After", retryAfterSeconds(o.retryAfterMs));
   return res;
 }
+
+/** What a form body's problem is, in the page's language (the same texts as the registration form's). */
+export const FORM_PROBLEM_TEXT: Record<FormProblem, MessageKey> = {
+  too_large: "problem_body_too_large",
+  unreadable: "problem_body_unreadable",
+  content_type: "problem_content_type",
+  malformed: "problem_malformed",
+  file_upload: "problem_file_upload",
+  too_many_fields: "problem_too_many_fields",
+  repeated_field: "problem_repeated_field",
+};
 
 export const CROSS_ORIGIN_TEXT = "For your safety, this page only accepts forms sent from its own site. Nothing was changed. Go back, reload the page and try again.";
 

@@ -54,7 +54,7 @@ export function formError(text: RawHtml | string | null | undefined): RawHtml | 
 export type FlashKind = "ok" | "error" | "info";
 
 /** A message about what the last action did, at the top of the page. Errors are announced; the rest are polite. */
-export function flash(kind: FlashKind, text: string): RawHtml {
+export function flash(kind: FlashKind, text: RawHtml | string): RawHtml {
   return html`<div class="flash ${kind}" role="${kind === "error" ? "alert" : "status"}">${text}</div>`;
 }
 
