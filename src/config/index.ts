@@ -164,6 +164,9 @@ export class ConfigError extends Error {}
 
 type Table = Record<string, unknown>;
 
+/** While knownSettings() runs: told the path of every key the parser reads. */
+let settingRead: ((path: string) => void) | null = null;
+
 /** Reads one TOML table against a fixed set of keys; every failure names the key path and the file. */
 class Section {
   private seen = new Set<string>();
@@ -179,6 +182,7 @@ class Section {
   }
   private raw(key: string): unknown {
     this.seen.add(key);
+    settingRead?.(this.sub(key));
     return this.table[key];
   }
   string(key: string, fallback: string): string {
@@ -798,4 +802,29 @@ export function loadConfig(file?: string | null, env: Record<string, string | un
 
 export function getHost(config: Config, host: string): HostConfig | null {
   return Object.hasOwn(config.hosts, host) ? config.hosts[host]! : null;
+}
+
+/**
+ * Every setting the parser knows, as `server.listen`, `hosts.NAME.provision.timeout`, `notify[].url`: recorded while
+ * it reads sample configs that reach every table (the parser reads each known key of a table, present or not). The
+ * docs' list of settings is checked against this, so the two cannot drift apart.
+ */
+export function knownSettings(): string[] {
+  const samples: Table[] = [
+    {},
+    {
+      hosts: { sample: { apps: [{ name: "App", platforms: ["web"], url: "https://app.example/" }] } },
+      notify: [{ url: "https://hooks.example/invited", secret: `whsec_${Buffer.alloc(24, 7).toString("base64")}` }],
+    },
+  ];
+  const found = new Set<string>();
+  settingRead = (path) => found.add(path.replace(/^hosts\.(?:sample|localhost)(?=\.|$)/, "hosts.NAME").replace(/"?(\w+)\[\d+\]"?/g, "$1[]"));
+  try {
+    for (const doc of samples) buildConfig(doc, null, {});
+  } finally {
+    settingRead = null;
+  }
+  // Tables and arrays of tables are not settings themselves: keep the keys inside them.
+  const all = [...found];
+  return all.filter((p) => !all.some((q) => q.startsWith(`${p}.`) || q.startsWith(`${p}[]`))).sort();
 }
