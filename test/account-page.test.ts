@@ -42,12 +42,12 @@ describe("the account page", () => {
   test("address, member since, who invited you, and whom you invited", async () => {
     const bob = await signedIn(server, "bob", PW, GB);
     const page = (await bob.get("/account")).text;
-    expect(page).toContain("<h1><span class=\"addr\">bob@example.com</span></h1>");
-    expect(page).toMatch(/<dt>Invited by<\/dt><dd><span class="addr">alice@example.com<\/span><\/dd>/);
+    expect(page).toContain("<h1><bdi class=\"addr\">bob@example.com</bdi></h1>");
+    expect(page).toMatch(/<dt>Invited by<\/dt><dd><bdi class="addr">alice@example.com<\/bdi><\/dd>/);
     expect(page).toMatch(/<dt>People you invited<\/dt><dd>Nobody yet<\/dd>/);
     const alice = await signedIn(server, "alice", PW, US);
     const mine = (await alice.get("/account")).text;
-    expect(mine).toMatch(/<dt>Invited by<\/dt><dd>The server&#39;s admins<\/dd>/);
+    expect(mine).toMatch(/<dt>Invited by<\/dt><dd>The server's admins<\/dd>/);
     expect(mine).toMatch(/<dt>People you invited<\/dt><dd>bob<\/dd>/);
   });
 

@@ -31,8 +31,10 @@ describe("catalogs", () => {
   test("a translation is a translation: no non-English catalog is a copy of English", () => {
     for (const lang of LANGUAGES.filter((l) => l !== "en")) {
       const same = Object.keys(CATALOGS.en).filter((k) => CATALOGS[lang][k as keyof typeof CATALOGS.en] === CATALOGS.en[k as keyof typeof CATALOGS.en]);
-      // A few words are the same in some languages (Web, Password in Italian, Invitation in French).
-      expect(`${lang}: ${same.length > 5 ? same.join(", ") : "ok"}`).toBe(`${lang}: ok`);
+      // A few words are the same in some languages (Web, Password and Account in Italian, Invitation in French,
+      // "{city}, {country}"): at most one message in twenty.
+      const allowed = Math.ceil(Object.keys(CATALOGS.en).length / 20);
+      expect(`${lang}: ${same.length > allowed ? same.join(", ") : "ok"}`).toBe(`${lang}: ok`);
     }
   });
 });

@@ -107,6 +107,29 @@ export async function renderAllPages(sb: Sandbox, server: TestServer, fx: PageFi
   add(403, "sign-in, form expired", await browser.post(`/account/login?lang=${lang}`, { user: "dora", password: PASSWORD }, { csrf: "nope" }).then((p) => ({ name: "", status: p.status, headers: p.headers, body: p.text })));
   add(403, "sign-in, cross-site", await browser.post(`/account/login?lang=${lang}`, { user: "dora", password: PASSWORD }, { origin: "https://evil.example" }).then((p) => ({ name: "", status: p.status, headers: p.headers, body: p.text })));
 
+  // The signed-in member's pages, their refusals and notices.
+  // A member of their own per run: sign-ins and wrong passwords are throttled per account.
+  const memberName = `member${runId}`;
+  await makeAccount(sb, server, memberName);
+  const member = new Browser(server, "https://example.com", `198.51.101.${runId}`);
+  await member.get(`/account/login?lang=${lang}`);
+  const signedIn = await member.post(`/account/login?lang=${lang}`, { user: memberName, password: PASSWORD });
+  if (signedIn.status !== 303) throw new Error(`sign-in as ${memberName}: ${signedIn.status}`);
+  const page = (p: { status: number; headers: Headers; text: string }) => ({ name: "", status: p.status, headers: p.headers, body: p.text });
+  add(200, "my account", page(await member.get(`/account?lang=${lang}`)));
+  add(200, "my account, session ended", page(await member.get(`/account?done=session_ended&lang=${lang}`)));
+  add(200, "my invites", page(await member.get(`/account/invites?lang=${lang}`)));
+  add(404, "my invites, not mine", page(await member.post(`/account/invites/revoke?lang=${lang}`, { invite: "000000000000" })));
+  add(200, "change password", page(await member.get(`/account/password?lang=${lang}`)));
+  add(200, "change password, not me", page(await member.get(`/account/password?reason=not_me&lang=${lang}`)));
+  add(403, "change password, wrong current", page(await member.post(`/account/password?lang=${lang}`, { current: "wrong horse battery", password: "a brand new password", password_confirm: "a brand new password" })));
+  await member.get(`/account/password?lang=${lang}`);
+  add(400, "change password, too short", page(await member.post(`/account/password?lang=${lang}`, { current: PASSWORD, password: "short", password_confirm: "short" })));
+  add(200, "delete account", page(await member.get(`/account/delete?lang=${lang}`)));
+  add(403, "delete account, wrong password", page(await member.post(`/account/delete?lang=${lang}`, { password: "wrong horse battery" })));
+  add(403, "account form expired", page(await member.post(`/account/sessions?lang=${lang}`, { session: "1" }, { csrf: "nope" })));
+  add(403, "account form from another site", page(await member.post(`/account/sessions?lang=${lang}`, { session: "1" }, { origin: "https://evil.example" })));
+
   const name = `u${lang.toLowerCase().replace(/[^a-z]/g, "")}${Math.floor(Math.random() * 1e6)}`;
   add(200, "success", await post(server, lang, { token: fresh.token, user: name, password: PASSWORD }));
   return out;

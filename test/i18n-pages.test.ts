@@ -49,6 +49,16 @@ const PSEUDO_TOML = Object.entries(CATALOGS.en)
   .map(([key, text]) => `${key} = ${JSON.stringify(printPseudo(new IntlMessageFormat(text, "en").getAst()))}`)
   .join("\n");
 
+const COUNTRY_NAMES = (() => {
+  const names = new Intl.DisplayNames("en", { type: "region", fallback: "none" });
+  const out: string[] = [];
+  for (let a = 65; a <= 90; a++) for (let b = 65; b <= 90; b++) {
+    const name = names.of(String.fromCharCode(a, b));
+    if (name) out.push(name);
+  }
+  return out.sort((x, y) => y.length - x.length); // longest first: "Papua New Guinea" before "Guinea"
+})();
+
 /** What a page shows that is data, not words: names and addresses that stay as they are in every language. */
 const DATA = [
   /xmpp:\S+/g,
@@ -57,11 +67,18 @@ const DATA = [
   ...DEFAULT_APPS.map((a) => new RegExp(a.name, "g")),
   /\b(?:Android|Linux|Windows|macOS)\b/g,
   ...LANGUAGES.map((l) => new RegExp(CATALOGS[l].language_name.replace(/[()]/g, "\\$&"), "g")),
-  /\b(?:carol|dora|someone|mallory)\b/g,
+  /\b(?:carol|dora|someone|mallory|member\d+)\b/g,
   /alice@example\.org|\balice\b/g, // the sign-in hint's example address
   /“user”/g, // the name of the field sent twice, echoed back
   // Intl.RelativeTimeFormat's English: formatted by the library, not written in a template.
   /\bin \d+ (?:days?|hours?|minutes?|seconds?)\b/g,
+  // Intl.DateTimeFormat's English dates ("Dec 8, 2026, 2:52 AM"), with the UTC they are in.
+  /\b[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s?[AP]M\b/g,
+  /\bUTC\b/g,
+  // Country names come from Intl.DisplayNames (a sign-in's location).
+  ...COUNTRY_NAMES.map((n) => new RegExp(`\\b${n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\b`, "g")),
+  // Browser and system names on the sessions list.
+  /\b(?:Chrome|Firefox|Safari|Edge|curl|iOS)\b/g,
 ];
 
 function leftoverEnglish(texts: string[]): string[] {

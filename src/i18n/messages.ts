@@ -104,6 +104,26 @@ export class Messages {
     );
   }
 
+  private dateTimeFormat: Intl.DateTimeFormat | null = null;
+
+  /** A moment as people of this language write it, in UTC (a page knows no time zone without JavaScript). */
+  dateTime(ms: number): string {
+    this.dateTimeFormat ??= new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" });
+    return `${this.dateTimeFormat.format(ms)} UTC`;
+  }
+
+  private regionNames: Intl.DisplayNames | null = null;
+
+  /** A country's name in this language, from its ISO code (Intl.DisplayNames); null for an unknown code. */
+  country(code: string): string | null {
+    this.regionNames ??= new Intl.DisplayNames(this.lang, { type: "region", fallback: "none" });
+    try {
+      return this.regionNames.of(code.toUpperCase()) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   private readonly durations = new Map<string, string>();
 
   /** Intl.RelativeTimeFormat, kept per (amount, unit): a few hundred distinct answers at most. */
