@@ -2,7 +2,8 @@ import { defineCommand } from "citty";
 import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseLabels } from "../invites/service.ts";
-import { deleteAccount, listAccounts } from "./service.ts";
+import { listAccounts } from "./service.ts";
+import { deleteAccountEverywhere } from "../provisioning/lifecycle.ts";
 
 const listArgs = { host: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
 
@@ -41,15 +42,29 @@ const list = strictCommand({
   },
 });
 
-const deleteArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, ...configArg } as const;
+const deleteArgs = {
+  host: { type: "positional", required: true },
+  user: { type: "positional", required: true },
+  "local-only": { type: "boolean", description: "Remove only invited's record; leave the account on the real server" },
+  ...configArg,
+} as const;
 
 const del = strictCommand({
-  meta: { name: "delete", description: "Delete an account (the invite ledger keeps its redemption rows)" },
+  meta: { name: "delete", description: "Delete an account on the real server (the host's provider), then invited's record; the invite ledger keeps its rows" },
   args: deleteArgs,
   run: ({ args }) => {
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
-      if (!(await deleteAccount(ctx, CLI_ORIGIN, host.name, args.user))) throw new CliError("account not found");
+      const r = await deleteAccountEverywhere(ctx, CLI_ORIGIN, host, args.user, { localOnly: args["local-only"] === true });
+      if (!r.ok && r.reason === "not_found") throw new CliError("account not found");
+      if (!r.ok) {
+        throw new CliError(
+          `the ${host.provision.type} provider could not delete the account downstream (${r.failure.reason}): ${r.failure.detail}\n` +
+            "invited's account is unchanged; run again once the server answers, or use --local-only to remove only invited's record",
+        );
+      }
+      if (r.downstream === "deleted") process.stderr.write(`deleted on the real server (${host.provision.type} provider) and in invited\n`);
+      else if (r.downstream === "skipped") process.stderr.write("deleted in invited only (--local-only); the account on the real server is untouched\n");
     });
   },
 });

@@ -20,6 +20,10 @@ export interface ProvisionConfig {
   command?: string[];
   /** Command provider: argv that sets a new password (password resets); without it resets are refused. */
   resetCommand?: string[];
+  /** Command provider: argv run (with an empty stdin) to disable, enable or delete the account downstream. */
+  disableCommand?: string[];
+  enableCommand?: string[];
+  deleteCommand?: string[];
   stdin: string;
   timeout: number;
   keepPassword: boolean;
@@ -332,13 +336,20 @@ function readProvision(s: Section): ProvisionConfig {
   const type = s.string("type", "none");
   if (type !== "none" && type !== "webhook" && type !== "command") s.fail("type", `must be "none", "webhook" or "command", got ${JSON.stringify(type)}`);
   const command = s.raw_("command") === undefined ? undefined : s.stringList("command", []);
-  const resetCommand = s.raw_("reset_command") === undefined ? undefined : s.stringList("reset_command", []);
+  const optionalArgv = (key: string) => (s.raw_(key) === undefined ? undefined : s.stringList(key, []));
+  const resetCommand = optionalArgv("reset_command");
+  const disableCommand = optionalArgv("disable_command");
+  const enableCommand = optionalArgv("enable_command");
+  const deleteCommand = optionalArgv("delete_command");
   const p: ProvisionConfig = {
     type,
     url: s.optionalString("url") ?? undefined,
     secrets: readSecrets(s),
     command,
     resetCommand,
+    disableCommand,
+    enableCommand,
+    deleteCommand,
     stdin: s.string("stdin", "{password}\n{password}\n"),
     timeout: s.duration("timeout", "10s"),
     keepPassword: s.bool("keep_password", false),
@@ -353,9 +364,16 @@ function readProvision(s: Section): ProvisionConfig {
   if (type === "command") {
     if (!p.command || p.command.length === 0 || p.command[0] === "") s.fail("command", "is required when type = \"command\": a list like [\"prosodyctl\", \"adduser\", \"{username}@{host}\"]");
     for (const arg of p.command) checkPlaceholders(s, "command", arg, ARG_PLACEHOLDERS);
-    if (p.resetCommand !== undefined) {
-      if (p.resetCommand.length === 0 || p.resetCommand[0] === "") s.fail("reset_command", "must be a non-empty list");
-      for (const arg of p.resetCommand) checkPlaceholders(s, "reset_command", arg, ARG_PLACEHOLDERS);
+    const optional: [string, string[] | undefined][] = [
+      ["reset_command", p.resetCommand],
+      ["disable_command", p.disableCommand],
+      ["enable_command", p.enableCommand],
+      ["delete_command", p.deleteCommand],
+    ];
+    for (const [key, argv] of optional) {
+      if (argv === undefined) continue;
+      if (argv.length === 0 || argv[0] === "") s.fail(key, "must be a non-empty list");
+      for (const arg of argv) checkPlaceholders(s, key, arg, ARG_PLACEHOLDERS);
     }
     checkPlaceholders(s, "stdin", p.stdin, [...ARG_PLACEHOLDERS, "password"]);
   }
