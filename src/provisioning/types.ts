@@ -9,6 +9,8 @@ export interface ProvisionRequest {
   groups: string[];
   roles: string[];
   inviteId: string;
+  /** The account's address, when it has one (providers that map it, like LDAP's mail, leave it out otherwise). */
+  email?: string | null;
 }
 
 /** The account a lifecycle operation (disable, enable, delete) acts on downstream. */
