@@ -179,15 +179,26 @@ registration_rate = "off"
       expect(await xmppLogin(ej.c2s, HOST, "bob", "bobs own pw")).toBe("ok");
     });
 
-    test("ejabberd refuses a name (its own rules): 'please try again' (503), its message in the log, the use released", async () => {
-      const invite = await createInvite(sb);
-      // ejabberd's nodeprep refuses ideographic description characters (RFC 3454 C.7), which invited's own checks let through.
-      const r = await register(server, invite.token, "x\u2ff0y", "a fine passphrase");
-      expect(r.status).toBe(503);
-      expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 0, reserved: 0 });
-      const failed = auditEvents(sb, "provision.failed").at(-1)!;
-      expect(JSON.parse(failed.details)).toMatchObject({ kind: "account", provider: "ejabberd", reason: "http_500" });
-      expect(server.output()).toContain("Malformed username");
+    test("ejabberd refuses (a host it does not serve): 'please try again' (503), its message in the log, the use released", async () => {
+      const other = sandbox(`[hosts."example.net"]
+public_url = "https://example.net"
+[hosts."example.net".provision]
+type = "ejabberd"
+url = "${ej.api}"
+`);
+      const s2 = await startServer(other);
+      try {
+        const invite = await createInvite(other, [], "example.net");
+        const r = await register(s2, invite.token, "frida", "a fine passphrase");
+        expect(r.status).toBe(503);
+        expect(inviteRow(other, invite.id)).toMatchObject({ uses: 0, reserved: 0 });
+        const failed = auditEvents(other, "provision.failed").at(-1)!;
+        expect(JSON.parse(failed.details)).toMatchObject({ kind: "account", provider: "ejabberd", reason: "http_500" });
+        expect(s2.output()).toContain("Unknown virtual host");
+      } finally {
+        await s2.stop();
+        other.cleanup();
+      }
     });
 
     test("disable bans the account (login fails); enable is not supported by 23.01 and says so", async () => {

@@ -1,7 +1,7 @@
 // End to end with a real downstream: a Prosody started on loopback with a temporary config and data directory, the
 // command provider running prosodyctl (password on stdin), and a real XMPP client logging in with the result.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -193,6 +193,37 @@ timeout = "30s"
       expect(await xmppLogin(prosody.port, "bob", "bobs own pw")).toBe("ok");
       expect((await register(server, invite.token, "carol", "a fine passphrase")).status).toBe(200);
       expect(await xmppLogin(prosody.port, "carol", "a fine passphrase")).toBe("ok");
+    });
+
+    test("bob + U+034F (and other invisible characters Prosody strips) is refused before Prosody is asked: Prosody's bob stays untouched", async () => {
+      // bob exists in Prosody with his own password (made directly; the test above may have made him already).
+      const direct = Bun.spawn([PROSODYCTL!, "--config", prosody.config, "adduser", "bob@example.com"], { stdin: new TextEncoder().encode("bobs own pw\nbobs own pw\n"), stdout: "pipe", stderr: "pipe" });
+      await direct.exited;
+      expect(await xmppLogin(prosody.port, "bob", "bobs own pw")).toBe("ok");
+      const failuresBefore = auditEvents(sb, "provision.failed").length;
+      for (const name of ["bob\u034F", "bob\uFE0F", "b\u200Dob", "bo\u00ADb", "mallory\u034F"]) {
+        const invite = await createInvite(sb);
+        const r = await register(server, invite.token, name, "the attacker's pw");
+        expect(r.status).toBe(400);
+        expect(await r.text()).toContain("invisible or blank characters");
+        expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 0, reserved: 0 });
+      }
+      expect(auditEvents(sb, "provision.failed")).toHaveLength(failuresBefore); // prosodyctl was never run
+      expect(query(sb, "SELECT username FROM accounts WHERE username LIKE 'b%b%' OR username LIKE 'mallory%'")).toEqual([]);
+      expect(await xmppLogin(prosody.port, "bob", "bobs own pw")).toBe("ok");
+      expect(await xmppLogin(prosody.port, "bob", "the attacker's pw")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, "mallory", "the attacker's pw")).toBe("not-authorized");
+    });
+
+    test("a Japanese name with Latin letters reaches Prosody exactly as invited stores it", async () => {
+      const invite = await createInvite(sb);
+      const r = await register(server, invite.token, "\u5C71\u7530Taro", "a japanese passphrase");
+      expect(r.status).toBe(200);
+      expect(await r.text()).toContain("\u5C71\u7530taro@example.com");
+      // Prosody's internal storage names the account file after the node, each non-alphanumeric byte as %xx.
+      // (@xmpp/client's SASL cannot send a non-Latin-1 username, so the file is the check.)
+      const node = [...new TextEncoder().encode("\u5C71\u7530taro")].map((b) => (/[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, "0")}`)).join("");
+      expect(existsSync(join(prosody.dir, "data", "example%2ecom", "accounts", `${node}.dat`))).toBe(true);
     });
   });
 }

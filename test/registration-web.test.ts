@@ -157,7 +157,7 @@ describe("POST: refusals re-render the form, keep the typed username and consume
     ["newline", { user: "new\nline", password: "correct horse battery" }, 400, /can't contain spaces/],
     ["control", { user: "ctl\u0001x", password: "correct horse battery" }, 400, /can't contain spaces/],
     ["nul", { user: "nul\u0000x", password: "correct horse battery" }, 400, /can't contain spaces/],
-    ["zero-width", { user: "zero\u200bwidth", password: "correct horse battery" }, 400, /can't contain spaces/],
+    ["zero-width", { user: "zero\u200bwidth", password: "correct horse battery" }, 400, /invisible or blank characters/],
     ["too long", { user: long, password: "correct horse battery" }, 400, /at most 64 characters/],
     ["very long", { user: "y".repeat(50_000), password: "correct horse battery" }, 400, /at most 64 characters/],
     ["short password", { user: "shorty", password: "1234567" }, 400, /at least 8 characters/],

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseLabels } from "../invites/service.ts";
-import { listAccounts } from "./service.ts";
+import { listAccounts, showUsername } from "./service.ts";
 import { deleteAccountEverywhere } from "../provisioning/lifecycle.ts";
 
 const listArgs = { host: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
@@ -35,7 +35,7 @@ const list = strictCommand({
       process.stdout.write(
         formatTable(
           ["USERNAME", "CREATED", "ROLES", "GROUPS", "INVITE", "INVITED BY"],
-          accounts.map((a) => [a.username, isoTime(a.createdAt), parseLabels(a.roles).join(",") || "-", parseLabels(a.groups).join(",") || "-", a.inviteId ?? "-", a.invitedBy ?? "-"]),
+          accounts.map((a) => [showUsername(a.username), isoTime(a.createdAt), parseLabels(a.roles).join(",") || "-", parseLabels(a.groups).join(",") || "-", a.inviteId ?? "-", a.invitedBy ?? "-"]),
         ),
       );
     });

@@ -44,8 +44,12 @@ export function apiV1(ctx: AppContext) {
       switch (code) {
         case "NOT_FOUND":
           return notFoundOrNotAllowed(request);
-        case "PARSE":
+        case "PARSE": {
+          // parseJsonBody's refusals arrive wrapped in Elysia's ParseError.
+          const cause = (error as { cause?: unknown }).cause;
+          if (cause instanceof ApiError) return errorResponse(cause.code, cause.message, cause.headers);
           return errorResponse("invalid_json", "the body is not valid JSON (send {} for all defaults)");
+        }
         case "VALIDATION":
           if ((error as { type?: string }).type === "response") break; // our bug, not the caller's
           return errorResponse("invalid_request", validationMessage(error));

@@ -1,5 +1,4 @@
 import type { AppContext, Origin } from "../context.ts";
-import { onePer } from "../lib/memo.ts";
 import { recordEvent, type AuditInput } from "./service.ts";
 
 interface Pending {
@@ -19,6 +18,7 @@ interface Pending {
 export class CoalescedEvents {
   private readonly pending = new Map<string, Pending>();
   private timer: ReturnType<typeof setInterval> | null = null;
+  private warnedAt = -Infinity;
 
   constructor(
     private readonly ctx: AppContext,
@@ -70,10 +70,11 @@ export class CoalescedEvents {
   private writeEvent(origin: Origin, event: AuditInput, repeats: number): Promise<void> {
     const e = repeats > 0 ? { ...event, details: { ...event.details, repeats } } : event;
     return this.ctx.db.write(() => recordEvent(this.ctx, origin, e)).catch((err) => {
+      // A full or read-only disk under a flood would otherwise log a line per group: one a minute is enough.
+      const now = Date.now();
+      if (now - this.warnedAt < 60_000) return;
+      this.warnedAt = now;
       this.ctx.log.warn(`could not record ${event.type}: ${(err as Error).message}`);
     });
   }
 }
-
-/** Refused registrations of a running server, grouped per reason and client network over `auth_failure_log_window`. */
-export const refusalLog = onePer((ctx: AppContext) => new CoalescedEvents(ctx, ctx.config.limits.authFailureWindow));

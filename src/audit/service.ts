@@ -12,6 +12,7 @@ export const AUDIT_TYPES = [
   "key.enabled",
   "key.auth_failed",
   "auth.lockout",
+  "proxy.untrusted",
   "invite.created",
   "invite.revoked",
   "invite.used",

@@ -91,7 +91,10 @@ export interface HostConfig {
   inviteTtl: number;
   inviteMaxTtl: number;
   resetTtl: number;
+  usernameMinLength: number;
   usernameMaxLength: number;
+  /** As configured (accounts/username.ts compares them normalised and by skeleton). Default: DEFAULT_RESERVED_USERNAMES and the host name's first label. */
+  reservedUsernames: string[];
   passwordMinLength: number;
   apps: ClientApp[] | null; // null: the built-in XMPP client list
   provision: ProvisionConfig;
@@ -276,13 +279,50 @@ function readHost(name: string, s: Section): HostConfig {
     inviteTtl,
     inviteMaxTtl,
     resetTtl,
+    usernameMinLength: s.int("username_min_length", 2, 1, 1023),
     usernameMaxLength: s.int("username_max_length", 64, 1, 1023),
+    reservedUsernames: readReserved(name, s),
     passwordMinLength: s.int("password_min_length", 8, 1, 1024),
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
   };
+  if (host.usernameMinLength > host.usernameMaxLength) s.fail("username_min_length", "is greater than username_max_length");
   s.done();
   return host;
+}
+
+/** The roles and operator names every host reserves unless it sets `reserved_usernames` itself. */
+export const DEFAULT_RESERVED_USERNAMES = [
+  "admin",
+  "administrator",
+  "root",
+  "postmaster",
+  "hostmaster",
+  "webmaster",
+  "abuse",
+  "security",
+  "support",
+  "noc",
+  "info",
+  "xmpp",
+  "www",
+  "mail",
+  "ftp",
+  "system",
+] as const;
+
+/** `reserved_usernames`: replaces the default list (set [] to reserve nothing), without repeats. */
+function readReserved(hostName: string, s: Section): string[] {
+  const list = s.stringList("reserved_usernames", [...DEFAULT_RESERVED_USERNAMES, hostName.split(".")[0]!]);
+  if (list.length > 10_000) s.fail("reserved_usernames", "has more than 10000 names");
+  return [
+    ...new Set(
+      list.map((n) => {
+        if (n === "" || n.length > 1023) s.fail("reserved_usernames", `must hold names of 1 to 1023 characters, got ${JSON.stringify(n.slice(0, 40))}`);
+        return n;
+      }),
+    ),
+  ];
 }
 
 function readApps(s: Section): ClientApp[] | null {

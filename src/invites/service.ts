@@ -5,7 +5,7 @@ import { invites, redemptions } from "./schema.ts";
 import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
-import { checkUsername, findAccount, normaliseUsername, usernameProblemMessage } from "../accounts/service.ts";
+import { checkUsername, findAccount, normaliseUsername, usernameConflictTx, usernameProblemMessage, usernameSkeleton, type UsernameConflict } from "../accounts/service.ts";
 import { metrics } from "../metrics/index.ts";
 
 export type InviteKind = "account" | "reset";
@@ -29,7 +29,7 @@ export interface CreateInviteInput {
 
 export class InviteError extends Error {
   constructor(
-    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "account_missing" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
+    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "username_taken" | "account_missing" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
     message: string,
   ) {
     super(message);
@@ -63,8 +63,9 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   let username: string | null = null;
   if (input.username) {
     username = normaliseUsername(input.username);
-    const problem = checkUsername(username, input.host);
-    if (problem) throw new InviteError("invalid_username", usernameProblemMessage(problem));
+    // A reset invite names an existing account, which may predate today's rules: the write job looks it up.
+    const problem = kind === "reset" ? (input.username.length > 4 * input.host.usernameMaxLength + 16 ? "too_long" : null) : checkUsername(username, input.host);
+    if (problem) throw new InviteError("invalid_username", usernameProblemMessage(problem, input.host));
   }
   const groups = checkLabels("group", input.groups ?? []);
   const roles = checkLabels("role", input.roles ?? []);
@@ -94,9 +95,17 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
   const secret = randomToken(16); // 128 bits from the CSPRNG
   let token = "";
   const invite = await ctx.db.write(() => {
-    // In the transaction, so the rule holds for the CLI and the API alike, even against a concurrent `user delete`.
-    if (kind === "reset" && !findAccount(ctx, input.host.name, username!)) throw new InviteError("account_missing", `no account '${username}' on ${input.host.name}`);
+    // In the transaction, so the rules hold for the CLI and the API alike, even against a concurrent `user delete`
+    // or registration. A reset invite carries the account's stored name; a bound account invite reserves its name.
     const now = Date.now();
+    let bound = username;
+    if (kind === "reset") {
+      bound = findAccount(ctx, input.host.name, input.username!)?.username ?? null;
+      if (bound === null) throw new InviteError("account_missing", `no account '${username}' on ${input.host.name}`);
+    } else if (username !== null) {
+      const conflict = usernameConflictTx(ctx, input.host.name, username, null, now);
+      if (conflict) throw new InviteError("username_taken", CONFLICT_MESSAGES[conflict](username, input.host.name));
+    }
     const id = sortableId(now);
     token = id + secret;
     // The full row is known here, so no RETURNING round trip is needed.
@@ -105,7 +114,7 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
       host: input.host.name,
       kind,
       tokenHash: hashToken(token),
-      username,
+      username: bound,
       groups: JSON.stringify(groups),
       roles: JSON.stringify(roles),
       note,
@@ -117,12 +126,13 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
       revokedAt: null,
       createdBy: input.createdBy,
       data: "{}",
+      skeleton: kind === "account" && bound !== null ? usernameSkeleton(bound) : null,
     };
     insertInvite(ctx.db)(row);
     recordEvent(
       ctx,
       origin,
-      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (username ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
+      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (bound ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
       now,
     );
     return row;
@@ -131,14 +141,20 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
   return { invite, token, url: inviteUrl(input.host, token), xmppUri: xmppUri(input.host, token) };
 }
 
+const CONFLICT_MESSAGES: Record<UsernameConflict, (name: string, host: string) => string> = {
+  taken: (name, host) => `an account '${name}' already exists on ${host} (to let its owner set a new password, create a reset invite)`,
+  confusable: (name, host) => `'${name}' looks like an existing account's name on ${host} (same confusable skeleton)`,
+  bound: (name, host) => `'${name}' (or a look-alike) is already reserved by another open invite on ${host}; revoke that invite first`,
+};
+
 // A plain prepared statement on the hottest write (measured ~1.5 µs less per row than drizzle's placeholder
 // mapping). The column list mirrors schema.ts.
 const insertInvite = perDb((db) => {
   const stmt = db.sqlite.prepare(
-    "INSERT INTO invites (id, host, kind, token_hash, username, groups, roles, note, created_at, expires_at, max_uses, uses, reserved, revoked_at, created_by, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO invites (id, host, kind, token_hash, username, groups, roles, note, created_at, expires_at, max_uses, uses, reserved, revoked_at, created_by, data, skeleton) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
   return (r: Invite) =>
-    stmt.run(r.id, r.host, r.kind, r.tokenHash, r.username, r.groups, r.roles, r.note, r.createdAt, r.expiresAt, r.maxUses, r.uses, r.reserved, r.revokedAt, r.createdBy, r.data);
+    stmt.run(r.id, r.host, r.kind, r.tokenHash, r.username, r.groups, r.roles, r.note, r.createdAt, r.expiresAt, r.maxUses, r.uses, r.reserved, r.revokedAt, r.createdBy, r.data, r.skeleton);
 });
 
 export function inviteStatus(invite: Invite, now = Date.now()): InviteStatus {
@@ -296,24 +312,40 @@ export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: st
     .run();
 }
 
-export type RedeemResult = { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure | "username_mismatch" };
+export type RedeemResult =
+  | { ok: true; invite: Invite; username: string }
+  | { ok: false; reason: ClaimFailure | "username_mismatch" | "username_taken" }
+  | { ok: false; reason: "invalid_username"; message: string };
 
 /**
  * Claims one use for a downstream server that validates the tokens its own clients bring (POST /api/v1/invites/redeem).
- * Claim, ledger row and audit event commit together.
+ * An account invite takes the username rules and the "name taken" check (accounts, look-alikes, names bound to
+ * other open invites); a reset invite names its account, which may predate those rules. Claim, ledger row and
+ * audit event commit together.
  */
-export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin, host: string, token: string, username: string): Promise<RedeemResult> {
+export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin, hostConfig: HostConfig, token: string, typed: string): Promise<RedeemResult> {
+  const host = hostConfig.name;
   const result = await ctx.db.write((): RedeemResult => {
     const now = Date.now();
     const existing = findInviteByToken(ctx, token);
     if (!existing || existing.host !== host) return { ok: false, reason: "unknown" };
-    // The bound username never changes, so checking it before the claim cannot race.
-    if (existing.username && existing.username !== username) return { ok: false, reason: "username_mismatch" };
+    let username = normaliseUsername(typed);
+    if (existing.kind === "reset") {
+      // The bound username never changes, so checking it before the claim cannot race.
+      const account = existing.username;
+      if (account && account !== username && account !== findAccount(ctx, host, typed)?.username) return { ok: false, reason: "username_mismatch" };
+      username = account ?? username;
+    } else {
+      const problem = checkUsername(username, hostConfig);
+      if (problem) return { ok: false, reason: "invalid_username", message: usernameProblemMessage(problem, hostConfig) };
+      if (existing.username && existing.username !== username) return { ok: false, reason: "username_mismatch" };
+      if (usernameConflictTx(ctx, host, username, existing.id, now)) return { ok: false, reason: "username_taken" };
+    }
     const claim = claimInviteUseTx(ctx, token, now);
     if (!claim.ok) return { ok: false, reason: claim.reason };
     recordRedemptionTx(ctx, claim.invite, username, "api", now);
     recordEvent(ctx, origin, { type: "invite.used", host, user: username, details: { invite_id: claim.invite.id, kind: claim.invite.kind, downstream: true } }, now);
-    return { ok: true, invite: claim.invite };
+    return { ok: true, invite: claim.invite, username };
   });
   if (result.ok) metrics.invitesRedeemed.inc({ host }); // after the commit: a write job may run twice
   return result;

@@ -15,7 +15,7 @@ import {
   rotateApiKey,
   setApiKeyDisabled,
 } from "./service.ts";
-import { parseRate } from "./limits.ts";
+import { parseRate } from "../limits/rate.ts";
 
 function durationOption(name: string, value: unknown): number | null {
   if (value === undefined || value === null || value === false) return null;

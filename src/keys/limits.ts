@@ -4,11 +4,9 @@ import type { Config } from "../config/index.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
 import { PERIODS, parseRate, type Rate } from "../limits/rate.ts";
 
-export { parseRate, retryAfterSeconds, type Rate } from "../limits/rate.ts";
-
 /**
  * Abuse control for API keys, kept in process memory: a token bucket per key (the key's `rate`) and a failure counter
- * plus lockout per client network (`[limits]`). Nothing is persisted: a restart forgets buckets, failure counts and
+ * plus lockout per client network (`[limits]`); a lockout refuses only keys that fail, never one that verifies. Nothing is persisted: a restart forgets buckets, failure counts and
  * lockouts, and several processes would each keep their own. Entries expire on their own and the maps are bounded,
  * so a flood of addresses cannot grow memory without limit.
  */
@@ -76,7 +74,8 @@ export class KeyLimiter {
   /**
    * Counts one failed authentication from `ip`. Failures are counted in a window that opens at the first failure and
    * lasts auth_window; the auth_failures-th failure inside it locks the network out for `lockout` and is returned so
-   * the caller can audit it. Requests refused during a lockout are not checked and do not extend it.
+   * the caller can audit it. The caller does not count failures made during a lockout (they neither add up nor
+   * extend it), nor requests without any key.
    */
   recordFailure(ip: string | null, now: number): Lockout | null {
     if (!this.lockoutEnabled || ip === null) return null;

@@ -40,9 +40,23 @@ export function timeLeft(ms: number): string {
   return "in a few seconds";
 }
 
+// Drawing a QR code was three quarters of a landing page's CPU (profiled under wrk), and it depends only on the link,
+// so each link's drawing is kept. Bounded: the oldest of 256 goes first (~12 KB each).
+const qrDrawings = new Map<string, string>();
+const QR_DRAWINGS_KEPT = 256;
+
+function qrSvg(url: string): string {
+  let svg = qrDrawings.get(url);
+  if (svg === undefined) {
+    svg = renderSVG(url, { ecc: "M", border: 2, whiteColor: "#ffffff", blackColor: "#111111" });
+    if (qrDrawings.size >= QR_DRAWINGS_KEPT) qrDrawings.delete(qrDrawings.keys().next().value!);
+    qrDrawings.set(url, svg);
+  }
+  return svg;
+}
+
 function qrCode(url: string): RawHtml {
-  const svg = renderSVG(url, { ecc: "M", border: 2, whiteColor: "#ffffff", blackColor: "#111111" });
-  return raw(svg.replace("<svg ", `<svg role="img" aria-label="QR code of this invite page" `));
+  return raw(qrSvg(url).replace("<svg ", `<svg role="img" aria-label="QR code of this invite page" `));
 }
 
 const DEAD_PAGES: Record<Exclude<InviteStatus, "active"> | "unknown", { status: 404 | 410; pill: string; title: string; text: string; icon: RawHtml }> = {

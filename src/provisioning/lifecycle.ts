@@ -19,8 +19,9 @@ export type DownstreamResult = { ok: true; provider: string | null } | { ok: fal
 export async function actDownstream(ctx: AppContext, origin: Origin, host: HostConfig, username: string, op: LifecycleOperation): Promise<DownstreamResult> {
   const provider = providerFor(host, ctx.log);
   if (!provider) return { ok: true, provider: null };
-  const name = normaliseUsername(username);
-  const account = findAccount(ctx, host.name, name);
+  const account = findAccount(ctx, host.name, username);
+  // The stored name is the one the downstream account was made with (older accounts keep their older form).
+  const name = account?.username ?? normaliseUsername(username);
   const target = { host: host.name, username: name, groups: parseLabels(account?.groups ?? "[]"), roles: parseLabels(account?.roles ?? "[]") };
   const outcome = await provider[op](target);
   metrics.provisionCalls.inc({ host: host.name, result: outcome.result });
@@ -40,8 +41,9 @@ export type DeleteResult = { ok: true; downstream: "deleted" | "none" | "skipped
  * was already removed downstream by hand, or the downstream is gone for good).
  */
 export async function deleteAccountEverywhere(ctx: AppContext, origin: Origin, host: HostConfig, username: string, opts: { localOnly?: boolean } = {}): Promise<DeleteResult> {
-  const name = normaliseUsername(username);
-  if (!findAccount(ctx, host.name, name)) return { ok: false, reason: "not_found" };
+  const account = findAccount(ctx, host.name, username);
+  if (!account) return { ok: false, reason: "not_found" };
+  const name = account.username;
   let downstream: "deleted" | "none" | "skipped" = "skipped";
   if (!opts.localOnly) {
     const r = await actDownstream(ctx, origin, host, name, "delete");

@@ -1,10 +1,10 @@
-import { and, eq, lte } from "drizzle-orm";
+import { eq, lte } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { recordEvent } from "../audit/service.ts";
-import { findAccount } from "../accounts/service.ts";
-import { claimInviteUseTx, getInviteById, inviteStatus, parseLabels, settleReservationTx, type ClaimFailure, type Invite } from "../invites/service.ts";
+import { findAccount, usernameConflictTx, usernameSkeleton } from "../accounts/service.ts";
+import { claimInviteUseTx, findInviteByToken, getInviteById, inviteStatus, parseLabels, settleReservationTx, type ClaimFailure, type Invite } from "../invites/service.ts";
 import { metrics } from "../metrics/index.ts";
 import { providerFor } from "./providers.ts";
 import type { ProvisionOutcome } from "./types.ts";
@@ -35,14 +35,18 @@ type Reserved = { ok: true; reservation: Reservation; invite: Invite } | { ok: f
  * of the invite (uses + reserved < max_uses, in the UPDATE itself) and writes the reservation row with its expiry.
  */
 export function reserveTx(ctx: AppContext, plan: ProvisionPlan, now: number): Reserved {
-  const account = findAccount(ctx, plan.host.name, plan.username);
-  if (plan.kind === "account" && account) return { ok: false, reason: "username_taken", invite: null };
-  if (plan.kind === "reset" && !account) return { ok: false, reason: "account_missing", invite: null };
+  // An account name is free when no account has it or a look-alike and no other open invite is bound to it.
+  if (plan.kind === "account" && usernameConflictTx(ctx, plan.host.name, plan.username, findInviteByToken(ctx, plan.token)?.id, now)) return { ok: false, reason: "username_taken", invite: null };
+  if (plan.kind === "reset" && !findAccount(ctx, plan.host.name, plan.username)) return { ok: false, reason: "account_missing", invite: null };
+  // In-flight registrations of this name or, for a new account, of a look-alike (few rows: one per registration
+  // being provisioned right now).
+  const skeleton = usernameSkeleton(plan.username);
   const pending = ctx.db.orm
-    .select({ id: provisionReservations.id })
+    .select({ username: provisionReservations.username })
     .from(provisionReservations)
-    .where(and(eq(provisionReservations.host, plan.host.name), eq(provisionReservations.username, plan.username)))
-    .get();
+    .where(eq(provisionReservations.host, plan.host.name))
+    .all()
+    .find((r) => r.username === plan.username || (plan.kind === "account" && usernameSkeleton(r.username) === skeleton));
   // Someone is registering (or resetting) this very name right now; the outcome is not known yet.
   if (pending) return { ok: false, reason: plan.kind === "account" ? "username_taken" : "busy", invite: null };
   const claim = claimInviteUseTx(ctx, plan.token, now, "reserve");

@@ -19,9 +19,19 @@ function refusalMessage(reason: RefusalReason, host: HostConfig, invite: Invite 
     case "missing_password":
       return "Please choose a password.";
     case "username_invalid":
-      return `Usernames can't contain spaces, control characters or any of @ / : " ' & < >.`;
+      return `Usernames can't contain spaces, symbols, control characters or any of @ / : " ' & < >, and a right-to-left name must begin and end with a letter.`;
+    case "username_too_short":
+      return `Usernames need at least ${host.usernameMinLength} characters.`;
     case "username_too_long":
       return `Usernames can be at most ${host.usernameMaxLength} characters long.`;
+    case "username_invisible":
+      return "That username contains invisible or blank characters (such as joiners, variation selectors or filler characters). Please type it without them.";
+    case "username_not_canonical":
+      return "That username contains characters that chat servers rewrite (such as ligatures, styled or circled letters). Please use plain letters.";
+    case "username_mixed_scripts":
+      return "Usernames can't mix writing systems (such as Latin letters with Cyrillic or Greek ones). Please use one.";
+    case "username_reserved":
+      return "This name is reserved. Please choose another one.";
     case "username_taken":
       return "That username is already in use. Please choose another one.";
     case "username_not_allowed":
@@ -105,8 +115,8 @@ ${v.error ? html`<div class="alert" role="alert">${v.error}</div>` : ""}
 <div class="field"><label for="user">Username</label>
 <div class="inputs"><input id="user" name="user" value="${shownUser}" ${
     fixedUser ? html`readonly` : html`required autofocus`
-  } autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" maxlength="${host.usernameMaxLength}"><span class="suffix">@${host.name}</span></div>
-${fixedUser ? "" : html`<div class="hint">No spaces or @ / : " ' &amp; &lt; &gt;. Upper case becomes lower case.</div>`}</div>
+  } autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" minlength="${host.usernameMinLength}" maxlength="${host.usernameMaxLength}"><span class="suffix">@${host.name}</span></div>
+${fixedUser ? "" : html`<div class="hint">${host.usernameMinLength} to ${host.usernameMaxLength} characters, no spaces or @ / : " ' &amp; &lt; &gt;. Upper case becomes lower case.</div>`}</div>
 <div class="field"><label for="password">${reset ? "New password" : "Password"}</label>
 <div class="inputs"><input id="password" name="password" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"${fixedUser ? html` autofocus` : ""}></div>
 <div class="hint">At least ${host.passwordMinLength} characters, and not containing your username.</div></div>

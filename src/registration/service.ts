@@ -10,7 +10,9 @@ import {
   hashPassword,
   normaliseUsername,
   setPasswordTx,
+  usernameConflictTx,
   type Account,
+  type UsernameProblem,
 } from "../accounts/service.ts";
 import { findInviteByToken, inviteStatus, parseLabels, recordRedemptionTx, type ClaimFailure, type Invite, type InviteKind } from "../invites/service.ts";
 import { metrics } from "../metrics/index.ts";
@@ -30,7 +32,12 @@ export type RefusalReason =
   | "missing_username"
   | "missing_password"
   | "username_invalid"
+  | "username_too_short"
   | "username_too_long"
+  | "username_invisible"
+  | "username_not_canonical"
+  | "username_mixed_scripts"
+  | "username_reserved"
   | "username_taken"
   | "username_not_allowed"
   | "password_too_short"
@@ -75,6 +82,20 @@ export interface RegistrationPlan {
 
 const DEAD: Record<ClaimFailure, RefusalReason> = { unknown: "invite_unknown", expired: "invite_expired", used: "invite_used", revoked: "invite_revoked" };
 
+/** checkUsername's finding as a refusal reason (bidi, forbidden characters and a leading dash share one). */
+const USERNAME_REFUSALS: Record<UsernameProblem, RefusalReason> = {
+  empty: "missing_username",
+  too_short: "username_too_short",
+  too_long: "username_too_long",
+  invisible: "username_invisible",
+  forbidden_characters: "username_invalid",
+  not_canonical: "username_not_canonical",
+  bidi: "username_invalid",
+  mixed_scripts: "username_mixed_scripts",
+  reserved: "username_reserved",
+  leading_dash: "username_invalid",
+};
+
 /** A refusal caused by the token itself (the web answer is a 303 to the token's landing page). */
 export function isDeadInvite(reason: RefusalReason): boolean {
   return reason === "invite_unknown" || reason === "invite_expired" || reason === "invite_used" || reason === "invite_revoked";
@@ -102,19 +123,20 @@ export function prepareRegistration(ctx: AppContext, input: RegistrationInput, k
   const typed = input.username ?? "";
   let username: string;
   if (kind === "reset") {
-    username = normaliseUsername(invite.username ?? "");
-    if (typed !== "" && (typed.length > 4 * host.usernameMaxLength || normaliseUsername(typed) !== username)) return refuse("username_not_allowed");
+    // The invite holds the account's stored name, which may predate today's username rules: used as it is.
+    username = invite.username ?? "";
+    if (typed !== "" && (typed.length > 4 * host.usernameMaxLength || findAccount(ctx, host.name, typed)?.username !== username)) return refuse("username_not_allowed");
     if (!findAccount(ctx, host.name, username)) return refuse("account_missing", username);
   } else {
     if (typed === "") return refuse("missing_username");
-    // NFKC can only grow a string so much; a huge value is refused before normalising it.
+    // Normalising can only grow a string so much; a huge value is refused before normalising it.
     if (typed.length > 4 * host.usernameMaxLength + 16) return refuse("username_too_long");
     username = normaliseUsername(typed);
     const problem = checkUsername(username, host);
-    if (problem === "too_long") return refuse("username_too_long");
-    if (problem) return refuse(problem === "empty" ? "missing_username" : "username_invalid");
-    if (invite.username && normaliseUsername(invite.username) !== username) return refuse("username_not_allowed", username);
-    if (findAccount(ctx, host.name, username)) return refuse("username_taken", username);
+    if (problem) return refuse(USERNAME_REFUSALS[problem]);
+    if (invite.username && invite.username !== username && normaliseUsername(invite.username) !== username) return refuse("username_not_allowed", username);
+    // An early read for a precise message; the write job decides again.
+    if (usernameConflictTx(ctx, host.name, username, invite.id, now)) return refuse("username_taken", username);
   }
 
   const password = input.password ?? "";
@@ -203,7 +225,12 @@ async function reserveHashAndRecord(ctx: AppContext, origin: Origin, plan: Regis
             metrics.passwordHashes.inc();
           }
         : undefined,
-      complete: (invite, now) => completeRegistrationTx(ctx, origin, hashed, invite, now),
+      complete: (invite, now) => {
+        // The name or a look-alike may have been taken (or bound to another invite) by a path that holds no
+        // reservation since job 1.
+        if (plan.kind === "account" && usernameConflictTx(ctx, plan.host.name, plan.username, invite.id, now)) throw new AccountExistsError();
+        return completeRegistrationTx(ctx, origin, hashed, invite, now);
+      },
     });
     if (flow.ok) {
       metrics.invitesRedeemed.inc({ host: plan.host.name }); // after the commit: a write job may run twice
