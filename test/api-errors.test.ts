@@ -14,6 +14,7 @@ const ROUTES = [
   ["DELETE", "/api/v1/invites/{id}"],
   ["POST", "/api/v1/invites/redeem"],
   ["GET", "/api/v1/audit"],
+  ["DELETE", "/api/v1/accounts/{user}"],
 ] as const;
 
 beforeAll(async () => {

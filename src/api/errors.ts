@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   max_uses_above_key_limit: [403, "The requested max_uses is above the key's max_uses (or unlimited while the key has a ceiling)."],
   not_found: [404, "No such route under /api/v1."],
   invite_not_found: [404, "No invite with this id or token on the key's host."],
+  account_not_found: [404, "No account with this username on the key's host."],
   method_not_allowed: [405, "The route exists but not with this method (see the Allow header)."],
   invite_used: [409, "The invite has no uses left."],
   username_taken: [409, "An account has this username or a look-alike (same UTS #39 skeleton), or another open invite is bound to it."],
@@ -31,6 +32,7 @@ export const ERROR_CODES = {
   rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],
   locked_out: [429, "The key did not verify, and this network is locked out after too many failed authentications; retry after Retry-After seconds (a valid key is served meanwhile)."],
   internal_error: [500, "A bug; the server log has the details."],
+  provision_failed: [502, "The host's real server (its provider) refused the operation or did not answer; invited changed nothing (the message carries the provider's reason)."],
   storage_unavailable: [503, "The database cannot take writes right now; retry later."],
 } as const satisfies Record<string, readonly [number, string]>;
 

@@ -6,6 +6,7 @@ import { logStorageError } from "../http/errors.ts";
 import { ApiError, errorResponse } from "./errors.ts";
 import { invitesController } from "./invites.ts";
 import { auditController } from "./audit.ts";
+import { accountsController } from "./accounts.ts";
 import { docsPage, openApiDocument, type OpenApiDocument } from "./openapi.ts";
 import { pathOf } from "../lib/url.ts";
 
@@ -63,6 +64,7 @@ export function apiV1(ctx: AppContext) {
     })
     .use(invitesController(ctx))
     .use(auditController(ctx))
+    .use(accountsController(ctx))
     .get(`${API_PREFIX}/openapi.json`, () => Response.json(document()), { detail: { hide: true } })
     .get(`${API_PREFIX}/docs`, () => new Response(docs(), { headers: DOCS_HEADERS }), { detail: { hide: true } });
 

@@ -62,6 +62,7 @@ export function openApiDocument(api: AnyElysia) {
     tags: [
       { name: "invites", description: "Create, list, show, revoke and redeem invites" },
       { name: "audit", description: "The audit log" },
+      { name: "accounts", description: "Delete accounts, on the real server first" },
     ],
     paths,
     components: {

@@ -21,6 +21,7 @@ export const SCOPES = [
   "invite:revoke",
   "invite:redeem",
   "audit:read",
+  "account:delete",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

@@ -33,7 +33,7 @@ export async function actDownstream(ctx: AppContext, origin: Origin, host: HostC
   return { ok: false, provider: provider.type, failure: outcome };
 }
 
-export type DeleteResult = { ok: true; downstream: "deleted" | "none" | "skipped" } | { ok: false; reason: "not_found" } | { ok: false; reason: "provision_failed"; failure: ProvisionFailure };
+export type DeleteResult = { ok: true; username: string; downstream: "deleted" | "none" | "skipped" } | { ok: false; reason: "not_found" } | { ok: false; reason: "provision_failed"; failure: ProvisionFailure };
 
 /**
  * Deletes an account: downstream first, then invited's row (the ledger keeps its rows). If the real server refuses
@@ -50,7 +50,20 @@ export async function deleteAccountEverywhere(ctx: AppContext, origin: Origin, h
     if (!r.ok) return { ok: false, reason: "provision_failed", failure: r.failure };
     downstream = r.provider === null ? "none" : "deleted";
   }
-  // Gone meanwhile (another admin's delete): it is gone either way.
-  await deleteAccount(ctx, origin, host.name, name);
-  return { ok: true, downstream };
+  // Deleted meanwhile by another call: that call reports it.
+  if (!(await deleteAccount(ctx, origin, host.name, name))) return { ok: false, reason: "not_found" };
+  return { ok: true, username: name, downstream };
+}
+
+/**
+ * The provider side of `invited user disable` (and the console's): call before disabling invited's record, and
+ * leave the record as it is when this is not ok (the failure's detail says why; provision.failed is written).
+ */
+export function disableDownstream(ctx: AppContext, origin: Origin, host: HostConfig, username: string): Promise<DownstreamResult> {
+  return actDownstream(ctx, origin, host, username, "disable");
+}
+
+/** The provider side of `invited user enable`: call before enabling invited's record, as disableDownstream. */
+export function enableDownstream(ctx: AppContext, origin: Origin, host: HostConfig, username: string): Promise<DownstreamResult> {
+  return actDownstream(ctx, origin, host, username, "enable");
 }
