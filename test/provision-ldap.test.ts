@@ -30,14 +30,31 @@ function ssha(password: string): string {
 
 interface Slapd extends Daemon {
   port: number;
+  tlsPort: number;
   socket: string;
+  ca: string;
+}
+
+/** A throw-away CA and a certificate for 127.0.0.1 signed by it (openssl, keys without passphrase, in `dir`). */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const run = (args: string[]) => {
+    const r = Bun.spawnSync(["openssl", ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString()}`);
+  };
+  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=invited test CA", "-keyout", "ca.key", "-out", "ca.pem"]);
+  run(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+  run(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.pem"]);
+  return { ca: join(dir, "ca.pem"), cert: join(dir, "server.pem"), key: join(dir, "server.key") };
 }
 
 async function startSlapd(): Promise<Slapd> {
   const dir = tempDir("invited-slapd-");
   mkdirSync(join(dir, "db"));
   const port = freePort();
+  const tlsPort = freePort();
   const socket = join(dir, "ldapi");
+  const tls = makeCertificates(dir);
   const conf = join(dir, "slapd.conf");
   writeFileSync(
     conf,
@@ -50,6 +67,9 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
 moduleload ppolicy
+TLSCACertificateFile ${tls.ca}
+TLSCertificateFile ${tls.cert}
+TLSCertificateKeyFile ${tls.key}
 pidfile ${join(dir, "slapd.pid")}
 argsfile ${join(dir, "slapd.args")}
 database mdb
@@ -88,9 +108,9 @@ access to *
   );
   const add = Bun.spawnSync([SLAPADD!, "-f", conf, "-l", base], { stdout: "pipe", stderr: "pipe" });
   if (add.exitCode !== 0) throw new Error(`slapadd failed: ${add.stderr.toString()}`);
-  const d = spawnDaemon([SLAPD!, "-d", "0", "-f", conf, "-h", `ldap://127.0.0.1:${port}/ ldapi://${encodeURIComponent(socket)}`], dir);
-  await waitReady(d, () => listening(port), "slapd to listen");
-  return { ...d, port, socket };
+  const d = spawnDaemon([SLAPD!, "-d", "0", "-f", conf, "-h", `ldap://127.0.0.1:${port}/ ldaps://127.0.0.1:${tlsPort}/ ldapi://${encodeURIComponent(socket)}`], dir);
+  await waitReady(d, async () => (await listening(port)) && (await listening(tlsPort)), "slapd to listen");
+  return { ...d, port, tlsPort, socket, ca: tls.ca };
 }
 
 async function asService<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
@@ -284,6 +304,38 @@ if (!SLAPD || !SLAPADD) {
       } finally {
         await s2.stop();
         sock.cleanup();
+      }
+    });
+
+    test("over ldaps:// and over ldap:// with StartTLS, trusting the directory's CA through ca_file; an untrusted certificate is a failure", async () => {
+      for (const [name, target, extra] of [
+        ["ivy", `ldaps://127.0.0.1:${slapd.tlsPort}`, ""],
+        ["jay", url, "start_tls = true"],
+      ] as const) {
+        const tlsSb = ldapSandbox(target, `${extra}\nca_file = ${JSON.stringify(slapd.ca)}`);
+        const s2 = await startServer(tlsSb);
+        try {
+          const invite = await createInvite(tlsSb, [], HOST);
+          expect(`${target} ${(await register(s2, invite.token, name, "over tls 12345")).status}`).toBe(`${target} 200`);
+          expect(await bindAs(url, userDn(name), "over tls 12345")).toBe("ok");
+          expect(await passwordCheckerFor(loadConfig(tlsSb.config).hosts[HOST]!)!(name, "over tls 12345")).toEqual({ result: "ok" });
+        } finally {
+          await s2.stop();
+          tlsSb.cleanup();
+        }
+      }
+      // Without ca_file the test CA is not trusted: the registration fails before any password is sent.
+      const untrusted = ldapSandbox(url, "start_tls = true");
+      const s3 = await startServer(untrusted);
+      try {
+        const invite = await createInvite(untrusted, [], HOST);
+        expect((await register(s3, invite.token, "kai", "over tls 12345")).status).toBe(503);
+        expect(JSON.parse(auditEvents(untrusted, "provision.failed").at(-1)!.details)).toMatchObject({ provider: "ldap", reason: "network_error" });
+        expect(s3.output()).toMatch(/certificate/i);
+        expect(await asService(url, async (c) => (await c.search(`ou=people,${SUFFIX}`, { filter: "(uid=kai)" })).searchEntries)).toHaveLength(0);
+      } finally {
+        await s3.stop();
+        untrusted.cleanup();
       }
     });
 

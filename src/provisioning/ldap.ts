@@ -1,4 +1,4 @@
-import { connect as netConnect } from "node:net";
+import { connect as netConnect, isIP } from "node:net";
 import { BerWriter, Change, Attribute, Client, EqualityFilter, ResultCodeError, AlreadyExistsError, NoSuchObjectError, NoSuchAttributeError, TypeOrValueExistsError, InvalidCredentialsError } from "ldapts";
 import type { LdapConfig, ProvisionConfig } from "../config/index.ts";
 import type { AccountTarget, LifecycleOutcome, Provider, ProvisionFailure, ProvisionOutcome, ProvisionRequest } from "./types.ts";
@@ -183,7 +183,10 @@ export class LdapProvider implements Provider {
   }
 
   private async secure(client: Client): Promise<void> {
-    if (this.ldap.startTls) await client.startTLS({ ca: this.ldap.ca ?? undefined, minVersion: "TLSv1.2", servername: new URL(this.ldap.url).hostname });
+    if (!this.ldap.startTls) return;
+    const host = new URL(this.ldap.url).hostname.replace(/^\[|\]$/g, "");
+    // SNI takes names only; an address is still checked against the certificate's IP subjectAltName.
+    await client.startTLS({ ca: this.ldap.ca ?? undefined, minVersion: "TLSv1.2", ...(isIP(host) ? {} : { servername: host }) });
   }
 
   /** Connects, secures and binds as the service account, runs `work`, and always unbinds. Never throws. */
