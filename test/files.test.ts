@@ -23,7 +23,7 @@ describe("database files are 0600 whatever the umask", () => {
       const sb = sandbox();
       try {
         const r = await cliUnder(umask, ["key", "create", "example.com"], sb);
-        expect(r.stderr).toBe("");
+        expect(r.stderr).toBe(`invited: created a new database at ${sb.db}\n`);
         expect(r.code).toBe(0);
         expect(mode(sb.db)).toBe("0600");
       } finally {

@@ -12,6 +12,7 @@ import { accountCount, auditEvents, createInvite, inviteRow, query, register } f
 import { provisionConfigErrorTests } from "./provision-helpers.ts";
 import { listening, spawnDaemon, tempDir, waitReady, watchArgv, type Daemon } from "./downstream-helpers.ts";
 import { LdapProvider } from "../src/provisioning/ldap.ts";
+import { Browser, alertOf } from "./account-helpers.ts";
 import { passwordCheckerFor } from "../src/provisioning/providers.ts";
 import { loadConfig } from "../src/config/index.ts";
 
@@ -267,6 +268,25 @@ if (!SLAPD || !SLAPADD) {
       expect(await check("nobody", "the sign-in secret")).toEqual({ result: "wrong" });
     });
 
+    test("the account pages sign in by a bind as the user; user disable locks the entry first (and the sign-in with it), user enable unlocks it", async () => {
+      const invite = await createInvite(sb, [], HOST);
+      expect((await register(server, invite.token, "lena", "quiet river stones")).status).toBe(200);
+      const signIn = async (password: string) => {
+        const r = await new Browser(server).signIn("lena", password);
+        return `${r.status} ${alertOf(r.text) ?? ""}`.trim();
+      };
+      expect(await signIn("quiet river stones")).toBe("303");
+      expect(await signIn("loud river stones")).toStartWith("401");
+      const off = await cli(["user", "disable", HOST, "lena"], { config: sb.config });
+      expect(`${off.code} ${off.stderr}`).toStartWith("0 disabled");
+      expect(await bindAs(url, userDn("lena"), "quiet river stones")).toBe("invalid"); // locked in the directory itself
+      expect(await signIn("quiet river stones")).toStartWith("401");
+      const on = await cli(["user", "enable", HOST, "lena"], { config: sb.config });
+      expect(`${on.code} ${on.stderr}`).toBe("0 enabled\n");
+      expect(await bindAs(url, userDn("lena"), "quiet river stones")).toBe("ok");
+      expect(await signIn("quiet river stones")).toBe("303");
+    });
+
     test("disable locks the entry (ppolicy pwdAccountLockedTime): binds fail; enable unlocks it", async () => {
       const invite = await createInvite(sb, [], HOST);
       expect((await register(server, invite.token, "frank", "locked secret 1")).status).toBe(200);
@@ -414,7 +434,7 @@ describe("ldap provider config", () => {
       const sb = sandbox(`[hosts."${HOST}"]\npublic_url = "https://${HOST}"\n[hosts."${HOST}".provision]\n${base}\nurl = "${url}"\n${url === "ldap://ldap.example.com" ? "start_tls = true" : ""}\n`);
       try {
         const r = await cli(["invite", "list", HOST], { config: sb.config });
-        expect(`${url}: ${r.code} ${r.stderr}`).toStartWith(`${url}: 0 no active invites`);
+        expect(`${url}: ${r.code} ${r.stderr}`).not.toMatch(/: 2 |config error/);
       } finally {
         sb.cleanup();
       }

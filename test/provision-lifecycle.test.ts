@@ -4,15 +4,16 @@
 // removes just invited's row. disable/enable are driven through the providers themselves (real processes, real
 // HTTP), the way the sign-in and account code call them.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { accountCount, auditEvents, createInvite, register } from "./invite-helpers.ts";
+import { accountCount, auditEvents, createInvite, query, register } from "./invite-helpers.ts";
 import { newSecret, provisionConfigErrorTests, startReceiver } from "./provision-helpers.ts";
 import { CommandProvider } from "../src/provisioning/command.ts";
 import { WebhookProvider } from "../src/provisioning/webhook.ts";
 import { createLogger } from "../src/lib/log.ts";
 import type { ProvisionConfig } from "../src/config/index.ts";
+import { Browser, alertOf } from "./account-helpers.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -159,6 +160,77 @@ describe("command provider: delete, disable, enable", () => {
     expect(await missing.delete(target)).toMatchObject({ result: "failed", reason: "spawn_failed" });
   });
 });
+
+describe("user disable / enable and the member's own deletion go downstream first", () => {
+  /** Sign-in by the downstream's own files: the password stored by the create command. */
+  const verify = (dir: string) => {
+    const script = join(dir, "verify.ts");
+    writeFileSync(script, `const pw = (await new Response(Bun.stdin.stream()).text()).split("\\n")[0];\nconst f = ${JSON.stringify(dir)} + "/accounts/" + process.argv[2];\nconst fs = require("node:fs");\nprocess.exit(fs.existsSync(f) && fs.readFileSync(f, "utf8") === pw ? 0 : 1);\n`);
+    return `\n[hosts."example.com".signin]\ntype = "command"\nverify_command = [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}, "{username}"]\n`;
+  };
+
+  test("user disable runs disable_command before invited's record changes; a failing one leaves both as they were; --local-only on purpose", async () => {
+    const { sb, server } = await setup((d) => commandToml(d) + verify(d));
+    await registered(sb, server, "ivy");
+    const disabledAt = () => query<{ disabled_at: number | null }>(sb, "SELECT disabled_at FROM accounts WHERE username = 'ivy'")[0]!.disabled_at;
+    expect((await new Browser(server).signIn("ivy", PASSWORD)).status).toBe(303);
+    const off = await cli(["user", "disable", "example.com", "ivy"], { config: sb.config });
+    expect(`${off.code} ${off.stderr}`).toStartWith("0 disabled");
+    expect(existsSync(join(sb.dir, "accounts", "ivy.disabled"))).toBe(true);
+    expect(disabledAt()).not.toBeNull();
+    const on = await cli(["user", "enable", "example.com", "ivy"], { config: sb.config });
+    expect(`${on.code} ${on.stderr}`).toBe("0 enabled\n");
+    expect(downstream(sb, "ivy")).toBe(true);
+    expect(disabledAt()).toBeNull();
+    // --local-only changes invited's record alone.
+    await cli(["user", "disable", "example.com", "ivy", "--local-only"], { config: sb.config });
+    expect(disabledAt()).not.toBeNull();
+    expect(downstream(sb, "ivy")).toBe(true); // --local-only left the real server alone
+    await cli(["user", "enable", "example.com", "ivy", "--local-only"], { config: sb.config });
+    // A disable_command that fails (ivy's file is missing downstream): invited stays enabled and says why.
+    rmSync(join(sb.dir, "accounts", "ivy"));
+    const refused = await cli(["user", "disable", "example.com", "ivy"], { config: sb.config });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("could not disable the account downstream");
+    expect(refused.stderr).toContain("--local-only");
+    expect(disabledAt()).toBeNull();
+    expect(JSON.parse(auditEvents(sb, "provision.failed").at(-1)!.details)).toMatchObject({ kind: "disable", provider: "command" });
+  });
+
+  test("no disable_command: user disable says not_supported and changes nothing", async () => {
+    const { sb, server } = await setup((d) => commandToml(d).replace(/^disable_command = .*$/m, ""));
+    await registered(sb, server, "jo");
+    const r = await cli(["user", "disable", "example.com", "jo"], { config: sb.config });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no disable_command is configured");
+    expect(query<{ disabled_at: number | null }>(sb, "SELECT disabled_at FROM accounts WHERE username = 'jo'")[0]!.disabled_at).toBeNull();
+  });
+
+  test("the member's own 'delete my account': deleted downstream first; a refusal keeps the account and says so on the page", async () => {
+    const { sb, server } = await setup((d) => commandToml(d) + verify(d));
+    await registered(sb, server, "kim");
+    const b = new Browser(server);
+    expect((await b.signIn("kim", PASSWORD)).status).toBe(303);
+    await b.get("/account/delete");
+    const r = await b.post("/account/delete", { password: PASSWORD });
+    expect(r.status).toBe(303);
+    expect(downstream(sb, "kim")).toBe(false);
+    expect(exists(sb, "kim")).toBe(false);
+
+    await registered(sb, server, "stuckkate");
+    const c = new Browser(server);
+    expect((await c.signIn("stuckkate", PASSWORD)).status).toBe(303);
+    await c.get("/account/delete");
+    const refused = await c.post("/account/delete", { password: PASSWORD });
+    expect(refused.status).toBe(503);
+    expect(alertOf(refused.text)).toContain("nothing was deleted");
+    expect(exists(sb, "stuckkate")).toBe(true);
+    expect(downstream(sb, "stuckkate")).toBe(true);
+    expect((await c.get("/account")).status).toBe(200); // still signed in: nothing happened
+  });
+});
+
+const exists = (sb: Sandbox, name: string) => query(sb, "SELECT 1 FROM accounts WHERE username = ?", name).length === 1;
 
 describe("command provider config", () => {
   provisionConfigErrorTests([

@@ -15,7 +15,14 @@ export const accounts = sqliteTable(
     inviteId: text("invite_id"),
     invitedBy: text("invited_by"),
     skeleton: text("skeleton"),
+    /** Set by `invited user disable`: no sign-in, no invites, open invites stop working. NULL: enabled. */
+    disabledAt: integer("disabled_at"),
   },
-  // skeleton first: the same index finds rows still to backfill (skeleton IS NULL).
-  (t) => [uniqueIndex("accounts_host_username").on(t.host, t.username), index("accounts_skeleton").on(t.skeleton, t.host)],
+  // skeleton first: the same index finds rows still to backfill (skeleton IS NULL). accounts_invited_by: the invite
+  // tree asks "whom did this member invite" (invited_by = account/<user>@<host>).
+  (t) => [
+    uniqueIndex("accounts_host_username").on(t.host, t.username),
+    index("accounts_skeleton").on(t.skeleton, t.host),
+    index("accounts_invited_by").on(t.host, t.invitedBy),
+  ],
 );

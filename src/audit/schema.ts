@@ -15,6 +15,7 @@ export const auditEvents = sqliteTable(
     countryCode: text("country_code"),
     countryName: text("country_name"),
     continent: text("continent"),
+    city: text("city"), // only when the GeoIP database has cities (GeoLite2-City, DB-IP City)
     userAgent: text("user_agent"),
     details: text("details").notNull().default("{}"),
   },
@@ -25,6 +26,6 @@ export const auditEvents = sqliteTable(
   (t) => [
     index("audit_host_at").on(t.host, t.at),
     index("audit_host_user_at").on(t.host, t.user, t.at).where(sql`user <> ''`),
-    index("audit_noise_host_at").on(t.host, t.at).where(sql`type IN ('registration.refused', 'key.auth_failed')`),
+    index("audit_noise_host_at").on(t.host, t.at).where(sql`type IN ('registration.refused', 'key.auth_failed', 'account.login_failed')`),
   ],
 );

@@ -6,6 +6,7 @@ import m2 from "../../drizzle/0002_provisioning_outbox.sql" with { type: "text" 
 import m3 from "../../drizzle/0003_lean_audit_indexes.sql" with { type: "text" };
 import m4 from "../../drizzle/0004_audit_noise_index.sql" with { type: "text" };
 import m5 from "../../drizzle/0005_username_skeletons.sql" with { type: "text" };
+import m6 from "../../drizzle/0006_sessions_member_invites.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -15,4 +16,5 @@ export const migrationSql: Record<string, string> = {
   "0003_lean_audit_indexes": m3,
   "0004_audit_noise_index": m4,
   "0005_username_skeletons": m5,
+  "0006_sessions_member_invites": m6,
 };

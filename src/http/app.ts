@@ -1,8 +1,9 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
-import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/api.ts";
+import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/prosody-api.ts";
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
+import { accountPages } from "../account/routes.ts";
 import { health } from "./health.ts";
 import { apiV1 } from "../api/index.ts";
 import { isStorageUnavailable } from "../db/errors.ts";
@@ -41,6 +42,7 @@ export function createApp(ctx: AppContext) {
     .use(apiV1(ctx))
     .use(landingPages(ctx))
     .use(registrationPages(ctx))
+    .use(accountPages(ctx))
     .use(assetRoutes(ctx));
 }
 

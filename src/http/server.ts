@@ -7,13 +7,15 @@ import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
 import { pathAndQuery, pathOf } from "../lib/url.ts";
 import { ForwardedNotices } from "./forwarded.ts";
-import { invitesApiError } from "../invites/api.ts";
+import { invitesApiError } from "../invites/prosody-api.ts";
 import { API_PREFIX } from "../api/index.ts";
 import { errorResponse } from "../api/errors.ts";
 import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import { flushAuthFailures } from "../keys/service.ts";
 import { flushRefusals } from "../registration/service.ts";
+import { flushFailedSignIns } from "../sessions/signin.ts";
+import { startSessionPruner } from "../sessions/service.ts";
 import { startRetention } from "../audit/retention.ts";
 import { startReservationSweeper } from "../provisioning/service.ts";
 import { startDeliveryWorker } from "../notify/worker.ts";
@@ -101,11 +103,14 @@ export function startServer(ctx: AppContext): RunningServer {
   const retention = startRetention(ctx); // prunes the audit log shortly after start, then daily
   const reservationSweeper = startReservationSweeper(ctx); // releases reservations a crashed process left behind
   const deliveryWorker = startDeliveryWorker(ctx); // sends the notification outbox
+  const sessionPruner = startSessionPruner(ctx); // deletes sessions that ended by time
   const checkpointer = startCheckpointer(ctx.db, ctx.log); // copies the WAL into the database off the request thread
 
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
   ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.started", details: { listen: url, pid: process.pid } })).catch(() => {});
   ctx.log.info(`invited listening on ${url}`);
+  // Each host's public links, so a public_url that does not match how the server is reached shows at once.
+  for (const h of Object.values(ctx.config.hosts)) ctx.log.info(`host ${h.name}: invite links ${h.publicUrl}${h.invitePath}?TOKEN`);
 
   let stopping: Promise<void> | null = null;
   return {
@@ -126,9 +131,11 @@ export function startServer(ctx: AppContext): RunningServer {
         }
         await retention.stop();
         reservationSweeper.stop();
+        sessionPruner.stop();
         await deliveryWorker.stop();
         await flushAuthFailures(ctx);
         await flushRefusals(ctx);
+        await flushFailedSignIns(ctx);
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}

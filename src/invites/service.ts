@@ -91,51 +91,20 @@ function checkLabels(what: "group" | "role", values: string[]): string[] {
  * bits) is not stored, only its SHA-256, so the URL can be shown exactly once.
  */
 export async function createInvite(ctx: AppContext, origin: Origin, input: CreateInviteInput): Promise<CreatedInvite> {
-  const { kind, ttl, maxUses, username, groups, roles, note } = resolveInviteOptions(input);
-  const secret = randomToken(16); // 128 bits from the CSPRNG
-  let token = "";
-  const invite = await ctx.db.write(() => {
+  const resolved = resolveInviteOptions(input);
+  const { invite, token } = await ctx.db.write(() => {
     // In the transaction, so the rules hold for the CLI and the API alike, even against a concurrent `user delete`
     // or registration. A reset invite carries the account's stored name; a bound account invite reserves its name.
     const now = Date.now();
-    let bound = username;
-    if (kind === "reset") {
+    let bound = resolved.username;
+    if (resolved.kind === "reset") {
       bound = findAccount(ctx, input.host.name, input.username!)?.username ?? null;
-      if (bound === null) throw new InviteError("account_missing", `no account '${username}' on ${input.host.name}`);
-    } else if (username !== null) {
-      const conflict = usernameConflictTx(ctx, input.host.name, username, null, now);
-      if (conflict) throw new InviteError("username_taken", CONFLICT_MESSAGES[conflict](username, input.host.name));
+      if (bound === null) throw new InviteError("account_missing", `no account '${resolved.username}' on ${input.host.name}`);
+    } else if (bound !== null) {
+      const conflict = usernameConflictTx(ctx, input.host.name, bound, null, now);
+      if (conflict) throw new InviteError("username_taken", CONFLICT_MESSAGES[conflict](bound, input.host.name));
     }
-    const id = sortableId(now);
-    token = id + secret;
-    // The full row is known here, so no RETURNING round trip is needed.
-    const row: Invite = {
-      id,
-      host: input.host.name,
-      kind,
-      tokenHash: hashToken(token),
-      username: bound,
-      groups: JSON.stringify(groups),
-      roles: JSON.stringify(roles),
-      note,
-      createdAt: now,
-      expiresAt: now + ttl,
-      maxUses,
-      uses: 0,
-      reserved: 0,
-      revokedAt: null,
-      createdBy: input.createdBy,
-      data: "{}",
-      skeleton: kind === "account" && bound !== null ? usernameSkeleton(bound) : null,
-    };
-    insertInvite(ctx.db)(row);
-    recordEvent(
-      ctx,
-      origin,
-      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (bound ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
-      now,
-    );
-    return row;
+    return insertInviteTx(ctx, origin, input, { ...resolved, username: bound }, now);
   });
   metrics.invitesCreated.inc({ host: input.host.name });
   return { invite, token, url: inviteUrl(input.host, token), xmppUri: xmppUri(input.host, token) };
@@ -146,6 +115,46 @@ const CONFLICT_MESSAGES: Record<UsernameConflict, (name: string, host: string) =
   confusable: (name, host) => `'${name}' looks like an existing account's name on ${host} (same confusable skeleton)`,
   bound: (name, host) => `'${name}' (or a look-alike) is already reserved by another open invite on ${host}; revoke that invite first`,
 };
+
+/**
+ * Inside the caller's write job: inserts the invite and its `invite.created` event, and returns the one-time token.
+ * `resolved` comes from resolveInviteOptions. A member's invite (created by `account/<user>@<host>`) is recorded
+ * under that member, so it shows in their own activity.
+ */
+export function insertInviteTx(ctx: AppContext, origin: Origin, input: CreateInviteInput, resolved: ReturnType<typeof resolveInviteOptions>, now: number): { invite: Invite; token: string } {
+  const { kind, ttl, maxUses, username, groups, roles, note } = resolved;
+  const id = sortableId(now);
+  const token = id + randomToken(16); // 128 bits from the CSPRNG after the id
+  // The full row is known here, so no RETURNING round trip is needed.
+  const row: Invite = {
+    id,
+    host: input.host.name,
+    kind,
+    tokenHash: hashToken(token),
+    username,
+    groups: JSON.stringify(groups),
+    roles: JSON.stringify(roles),
+    note,
+    createdAt: now,
+    expiresAt: now + ttl,
+    maxUses,
+    uses: 0,
+    reserved: 0,
+    revokedAt: null,
+    createdBy: input.createdBy,
+    data: "{}",
+    skeleton: kind === "account" && username !== null ? usernameSkeleton(username) : null,
+  };
+  insertInvite(ctx.db)(row);
+  const member = input.createdBy.startsWith("account/") ? input.createdBy.slice(8, input.createdBy.lastIndexOf("@")) : "";
+  recordEvent(
+    ctx,
+    origin,
+    { type: "invite.created", host: input.host.name, user: kind === "reset" ? (username ?? "") : member, details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
+    now,
+  );
+  return { invite: row, token };
+}
 
 // A plain prepared statement on the hottest write (measured ~1.5 µs less per row than drizzle's placeholder
 // mapping). The column list mirrors schema.ts.

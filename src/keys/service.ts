@@ -21,7 +21,7 @@ export const SCOPES = [
   "invite:revoke",
   "invite:redeem",
   "audit:read",
-  "account:delete",
+  "account:manage",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

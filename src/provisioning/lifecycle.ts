@@ -67,3 +67,14 @@ export function disableDownstream(ctx: AppContext, origin: Origin, host: HostCon
 export function enableDownstream(ctx: AppContext, origin: Origin, host: HostConfig, username: string): Promise<DownstreamResult> {
   return actDownstream(ctx, origin, host, username, "enable");
 }
+
+/** A lifecycle operation the real server refused (or could not be asked): invited's record was left as it was. */
+export class DownstreamError extends Error {
+  constructor(
+    readonly operation: LifecycleOperation,
+    readonly provider: string,
+    readonly failure: ProvisionFailure,
+  ) {
+    super(`the ${provider} provider could not ${operation} the account downstream (${failure.reason}): ${failure.detail}`);
+  }
+}

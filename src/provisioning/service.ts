@@ -1,4 +1,4 @@
-import { eq, lte } from "drizzle-orm";
+import { and, eq, lte } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
@@ -265,4 +265,66 @@ export function startReservationSweeper(ctx: AppContext): { stop(): void } {
   const timer = setInterval(sweep, SWEEP_EVERY_MS);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+export type PasswordChangeFlow<T> = { ok: true; value: T } | { ok: false; reason: "busy" | "provision_failed"; outcome?: ProvisionOutcome };
+
+/**
+ * A member's password change where a provider owns the password: the same reserve-then-record rules as a
+ * registration, without an invite. Job 1 holds the name (a reservation row, so two changes of one account cannot
+ * race, nor a change and a reset); `prepare` runs (the hash, when invited keeps one); the provider's reset path is
+ * called outside any transaction; job 2 ends the reservation and runs `complete`, or gives the name back with
+ * `provision.failed`.
+ */
+export async function reserveThenChangePassword<T>(
+  ctx: AppContext,
+  origin: Origin,
+  host: HostConfig,
+  username: string,
+  password: string,
+  steps: { prepare?: () => Promise<void>; complete: (now: number) => T },
+): Promise<PasswordChangeFlow<T>> {
+  const provider = providerFor(host, ctx.log);
+  if (!provider) throw new Error(`host ${host.name} has no provider`);
+  const plan: ProvisionPlan = { kind: "reset", host, token: "", username };
+  const reservation = await ctx.db.write(() => {
+    const now = Date.now();
+    const pending = ctx.db.orm
+      .select({ id: provisionReservations.id })
+      .from(provisionReservations)
+      .where(and(eq(provisionReservations.host, host.name), eq(provisionReservations.username, username)))
+      .get();
+    if (pending) return null;
+    return ctx.db.orm
+      .insert(provisionReservations)
+      .values({ inviteId: "", host: host.name, username, kind: "reset", reservedAt: now, expiresAt: now + reservationLifetime(host) })
+      .returning()
+      .get();
+  });
+  if (!reservation) return { ok: false, reason: "busy" };
+  const noInvite = { id: "" } as Invite;
+  inFlight.add(reservation.id);
+  try {
+    try {
+      await steps.prepare?.();
+    } catch (e) {
+      await release(ctx, origin, plan, reservation, noInvite, null, null);
+      throw e;
+    }
+    const outcome = await provider.provision({ kind: "reset", host: host.name, username, password, groups: [], roles: [], inviteId: "" });
+    metrics.provisionCalls.inc({ host: host.name, result: outcome.result });
+    if (outcome.result === "created") {
+      const value = await ctx.db.write(() => {
+        ctx.db.orm.delete(provisionReservations).where(eq(provisionReservations.id, reservation.id)).run();
+        return steps.complete(Date.now());
+      });
+      return { ok: true, value };
+    }
+    const reason = outcome.result === "failed" ? outcome.reason : "taken";
+    if (outcome.result === "failed") ctx.log.warn(`password change of ${username}@${host.name} failed (${outcome.reason}): ${outcome.detail}`);
+    await release(ctx, origin, plan, reservation, noInvite, provider.type, reason);
+    return { ok: false, reason: "provision_failed", outcome };
+  } finally {
+    inFlight.delete(reservation.id);
+  }
 }

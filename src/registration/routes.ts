@@ -4,10 +4,11 @@ import { getHost, type HostConfig } from "../config/index.ts";
 import { findInviteByToken, inviteStatus, type Invite } from "../invites/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html } from "../lib/html.ts";
-import { ICON_CHECK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../pages/layout.ts";
+import { ICON_CHECK, ICON_CROSS, formPageHeaders, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../web/layout.ts";
+import { field, formError } from "../web/parts.ts";
 import { appsFor, safeToken } from "../pages/routes.ts";
 import { renderAppList } from "../pages/apps.ts";
-import { FormError, readForm } from "./form.ts";
+import { FormError, readForm } from "../web/form-body.ts";
 import { retryAfterSeconds } from "../limits/rate.ts";
 import { isDeadInvite, recordRefusal, registerWithInvite, resetPasswordWithInvite, type RefusalReason } from "./service.ts";
 
@@ -81,7 +82,7 @@ function retryWhen(ms: number): string {
 }
 
 /** The register form page asks for Referrer-Policy same-origin so a browser's POST carries a real Origin header. */
-const FORM_HEADERS = pageHeaders({ "Referrer-Policy": "same-origin" });
+const FORM_HEADERS = formPageHeaders();
 
 interface FormView {
   path: string;
@@ -109,19 +110,37 @@ function formPage(v: FormView, status = 200): Response {
         ? html`This invite is for <span class="addr">${fixedUser}@${host.name}</span>. Choose a password to finish.`
         : html`Pick a username and a password. You'll use them to sign in from any XMPP app.`
   }</p>
-${v.error ? html`<div class="alert" role="alert">${v.error}</div>` : ""}
+${formError(v.error)}
 <form method="post" action="${action}" accept-charset="utf-8">
 <input type="hidden" name="token" value="${v.token}">
-<div class="field"><label for="user">Username</label>
-<div class="inputs"><input id="user" name="user" value="${shownUser}" ${
-    fixedUser ? html`readonly` : html`required autofocus`
-  } autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" minlength="${host.usernameMinLength}" maxlength="${host.usernameMaxLength}"><span class="suffix">@${host.name}</span></div>
-${fixedUser ? "" : html`<div class="hint">${host.usernameMinLength} to ${host.usernameMaxLength} characters, no spaces or @ / : " ' &amp; &lt; &gt;. Upper case becomes lower case.</div>`}</div>
-<div class="field"><label for="password">${reset ? "New password" : "Password"}</label>
-<div class="inputs"><input id="password" name="password" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"${fixedUser ? html` autofocus` : ""}></div>
-<div class="hint">At least ${host.passwordMinLength} characters, and not containing your username.</div></div>
-<div class="field"><label for="password_confirm">Repeat the password</label>
-<div class="inputs"><input id="password_confirm" name="password_confirm" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"></div></div>
+${field({
+    id: "user",
+    name: "user",
+    label: "Username",
+    value: shownUser,
+    readonly: !!fixedUser,
+    required: !fixedUser,
+    autofocus: !fixedUser,
+    autocomplete: "username",
+    verbatim: true,
+    minlength: host.usernameMinLength,
+    maxlength: host.usernameMaxLength,
+    suffix: `@${host.name}`,
+    hint: fixedUser ? null : `${host.usernameMinLength} to ${host.usernameMaxLength} characters, no spaces or @ / : " ' & < >. Upper case becomes lower case.`,
+  })}
+${field({
+    id: "password",
+    name: "password",
+    label: reset ? "New password" : "Password",
+    type: "password",
+    required: true,
+    minlength: host.passwordMinLength,
+    maxlength: 1024,
+    autocomplete: "new-password",
+    autofocus: !!fixedUser,
+    hint: `At least ${host.passwordMinLength} characters, and not containing your username.`,
+  })}
+${field({ id: "password_confirm", name: "password_confirm", label: "Repeat the password", type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password" })}
 <button class="btn" type="submit">${reset ? "Save new password" : "Create account"}</button>
 </form>
 <div class="divider">or</div>
