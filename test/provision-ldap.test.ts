@@ -287,6 +287,18 @@ if (!SLAPD || !SLAPADD) {
       expect(await signIn("quiet river stones")).toBe("303");
     });
 
+    test("the account page's password change goes through Password Modify: the directory then binds with the new one only", async () => {
+      const invite = await createInvite(sb, [], HOST);
+      expect((await register(server, invite.token, "mona", "first of many")).status).toBe(200);
+      const b = new Browser(server);
+      expect((await b.signIn("mona", "first of many")).status).toBe(303);
+      await b.get("/account/password");
+      const r = await b.post("/account/password", { current: "first of many", password: "second of many", password_confirm: "second of many" });
+      expect(`${r.status} ${alertOf(r.text) ?? ""}`.trim()).toBe("303");
+      expect(await bindAs(url, userDn("mona"), "second of many")).toBe("ok");
+      expect(await bindAs(url, userDn("mona"), "first of many")).toBe("invalid");
+    });
+
     test("disable locks the entry (ppolicy pwdAccountLockedTime): binds fail; enable unlocks it", async () => {
       const invite = await createInvite(sb, [], HOST);
       expect((await register(server, invite.token, "frank", "locked secret 1")).status).toBe(200);
