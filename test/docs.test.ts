@@ -34,7 +34,7 @@ async function commands(cmd: AnyCommand, path: string[]): Promise<{ path: string
   const subs = (await resolved(cmd.subCommands)) as Record<string, AnyCommand> | undefined;
   if (subs && Object.keys(subs).length > 0) {
     const out: { path: string; options: string[] }[] = [];
-    for (const [name, sub] of Object.entries(subs)) out.push(...(await commands(await resolved(sub as never), [...path, name])));
+    for (const [name, sub] of Object.entries(subs)) out.push(...(await commands((await resolved(sub as never)) as unknown as AnyCommand, [...path, name])));
     return out;
   }
   const args = ((await resolved(cmd.args)) ?? {}) as ArgsDef;

@@ -41,7 +41,7 @@ function changeMessage(reason: ChangePasswordRefusal): { status: number; text: M
 const DELETE_MESSAGES: Record<DeleteRefusal, { status: number; text: MessageKey }> = {
   missing: { status: 400, text: "delete_error_missing" },
   wrong_password: { status: 403, text: "delete_error_wrong" },
-  provider_owned: { status: 409, text: "delete_error_provider" },
+  downstream_failed: { status: 503, text: "delete_error_downstream" },
   busy: { status: 503, text: "delete_error_busy" },
   unavailable: { status: 503, text: "delete_error_unavailable" },
 };

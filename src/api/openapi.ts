@@ -62,7 +62,7 @@ export function openApiDocument(api: AnyElysia) {
     tags: [
       { name: "invites", description: "Create, list, show, revoke and redeem invites" },
       { name: "audit", description: "The audit log" },
-      { name: "accounts", description: "Accounts, the invite tree, and disabling an account" },
+      { name: "accounts", description: "Accounts, the invite tree, disabling an account, and deleting it (on the real server first)" },
     ],
     paths,
     components: {
