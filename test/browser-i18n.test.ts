@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { ROOT, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { createInvite } from "./invite-helpers.ts";
+import { ROOT, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { createInvite, makeAccount } from "./invite-helpers.ts";
 
 setDefaultTimeout(120_000);
 
@@ -37,8 +37,10 @@ if (!haveBrowser && process.env.CI) {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    sb = sandbox();
-    server = await startServer(sb);
+    // The browser talks to 127.0.0.1:PORT, so that is the public_url the account forms' Origin must match.
+    const port = freePort();
+    sb = sandbox(`[hosts."example.com"]\npublic_url = "http://127.0.0.1:${port}"\n[hosts."example.com".user_invites]\nquota = 3\n`);
+    server = await startServer(sb, { port });
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -150,6 +152,31 @@ if (!haveBrowser && process.env.CI) {
         });
       }
     }
+
+    test("a member's pages in Arabic at 390 px: sign in, my account, my invites", async () => {
+      await makeAccount(sb, server, "layla");
+      const context = await browser.newContext({ locale: "ar-EG", viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, userAgent: PHONE_UA });
+      const page = await context.newPage();
+      const problems = watch(page);
+      await page.goto(`${server.url}/account/login`);
+      expect(await page.getAttribute("html", "dir")).toBe("rtl");
+      expect(await page.locator("h1").innerText()).toBe("تسجيل الدخول");
+      await page.screenshot({ path: join(ARTIFACTS, "i18n-signin-ar-390.png"), fullPage: true });
+      await page.fill("#user", "layla");
+      await page.fill("#password", "correct horse battery");
+      await page.click("button[type=submit]");
+      await page.waitForURL(/\/account$/);
+      expect(await page.getAttribute("html", "lang")).toBe("ar");
+      expect(await page.locator("nav.topnav a[aria-current=page]").innerText()).toBe("حسابي");
+      await expectRightToLeft(page, true);
+      await expectNoSidewaysScroll(page, 390);
+      await page.screenshot({ path: join(ARTIFACTS, "i18n-account-ar-390.png"), fullPage: true });
+      await page.goto(`${server.url}/account/invites`);
+      expect(await page.locator("h1").innerText()).toBe("ادعُ أشخاصًا");
+      await page.screenshot({ path: join(ARTIFACTS, "i18n-invites-ar-390.png"), fullPage: true });
+      expect(problems).toEqual([]);
+      await context.close();
+    });
 
     test("the language picker: choosing Arabic on a German page sticks (cookie) for the form", async () => {
       const invite = await createInvite(sb);
