@@ -1,122 +1,11 @@
 // End to end with a real downstream: a Prosody started on loopback with a temporary config and data directory, the
 // command provider running prosodyctl (password on stdin), and a real XMPP client logging in with the result.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
-import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { client } from "@xmpp/client";
-import { freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
-import { eventually } from "./provision-helpers.ts";
+import { PROSODY, PROSODYCTL, eventually, startProsody, xmppLogin, type Prosody } from "./provision-helpers.ts";
 
-const PROSODY = Bun.which("prosody");
-const PROSODYCTL = Bun.which("prosodyctl");
 const HOST = "example.com";
-
-interface Prosody {
-  dir: string;
-  config: string;
-  port: number;
-  proc: Subprocess;
-  stop(): Promise<void>;
-}
-
-/** Writes a throw-away Prosody config (c2s on 127.0.0.1 only, plain auth allowed, no TLS) and starts Prosody. */
-async function startProsody(): Promise<Prosody> {
-  const dir = mkdtempSync(join(tmpdir(), "invited-prosody-"));
-  mkdirSync(join(dir, "data"));
-  mkdirSync(join(dir, "certs"));
-  const port = freePort();
-  const config = join(dir, "prosody.cfg.lua");
-  const user = userInfo().username;
-  writeFileSync(
-    config,
-    `-- Temporary Prosody for invited's provisioning test.
-prosody_user = ${JSON.stringify(user)} -- prosodyctl run as root would otherwise switch to the "prosody" user
-run_as_root = true -- only matters when the test runs as root (CI containers)
-daemonize = false
-pidfile = ${JSON.stringify(join(dir, "prosody.pid"))}
-data_path = ${JSON.stringify(join(dir, "data"))}
-certificates = ${JSON.stringify(join(dir, "certs"))}
-plugin_paths = {}
-interfaces = { "127.0.0.1" }
-c2s_interfaces = { "127.0.0.1" }
-c2s_ports = { ${port} }
-c2s_direct_tls_ports = {}
-s2s_ports = {}
-http_ports = {}
-https_ports = {}
-modules_enabled = { "roster", "saslauth", "disco", "ping" }
-modules_disabled = { "s2s", "tls" }
-authentication = "internal_hashed"
-storage = "internal"
-allow_unencrypted_plain_auth = true
-c2s_require_encryption = false
-s2s_require_encryption = false
-log = { { levels = { min = "info" }, to = "file", filename = ${JSON.stringify(join(dir, "prosody.log"))} } }
-
-VirtualHost ${JSON.stringify(HOST)}
-`,
-  );
-  const proc = Bun.spawn([PROSODY!, "--config", config], { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  let output = "";
-  const dec = new TextDecoder();
-  (async () => {
-    for await (const c of proc.stdout) output += dec.decode(c);
-  })();
-  (async () => {
-    for await (const c of proc.stderr) output += dec.decode(c);
-  })();
-  const stop = async () => {
-    if (proc.exitCode === null) proc.kill("SIGTERM");
-    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
-    if (!exited) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await eventually(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`prosody exited with ${proc.exitCode}: ${output}`);
-        return await new Promise<boolean>((resolve) => {
-          Bun.connect({ hostname: "127.0.0.1", port, socket: { open: (s) => (s.end(), resolve(true)), data() {}, error: () => resolve(false), connectError: () => resolve(false) } }).catch(() => resolve(false));
-        });
-      },
-      20_000,
-      "prosody to listen",
-    );
-  } catch (e) {
-    let log = "";
-    try {
-      log = readFileSync(join(dir, "prosody.log"), "utf8");
-    } catch {}
-    await stop();
-    throw new Error(`${(e as Error).message}\n${output}\n${log}`);
-  }
-  return { dir, config, port, proc, stop };
-}
-
-/** Logs in over c2s with @xmpp/client (no TLS on loopback). Resolves "ok" or the error condition. */
-async function xmppLogin(port: number, username: string, password: string): Promise<string> {
-  const xmpp = client({ service: `xmpp://127.0.0.1:${port}`, domain: HOST, username, password, resource: "test" });
-  xmpp.on("error", () => {});
-  const attempt = (async () => {
-    try {
-      await xmpp.start();
-      return "ok";
-    } catch (e) {
-      return String((e as { condition?: string }).condition ?? (e as Error).message);
-    }
-  })();
-  const result = await Promise.race([attempt, Bun.sleep(20_000).then(() => "timeout")]);
-  try {
-    await xmpp.stop();
-  } catch {}
-  return result;
-}
 
 if (!PROSODY || !PROSODYCTL) {
   if (process.env.CI) {
@@ -163,9 +52,9 @@ timeout = "30s"
       expect(query<{ password_hash: string | null }>(sb, "SELECT password_hash FROM accounts WHERE username = 'alice'")[0]!.password_hash).toBeNull();
       expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 1, reserved: 0 });
 
-      expect(await xmppLogin(prosody.port, "alice", "correct horse battery")).toBe("ok");
-      expect(await xmppLogin(prosody.port, "alice", "wrong horse battery")).toBe("not-authorized");
-      expect(await xmppLogin(prosody.port, "nobody", "correct horse battery")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, HOST, "alice", "correct horse battery")).toBe("ok");
+      expect(await xmppLogin(prosody.port, HOST, "alice", "wrong horse battery")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, HOST, "nobody", "correct horse battery")).toBe("not-authorized");
       expect(server.output()).not.toContain("correct horse battery");
     });
 
@@ -174,8 +63,8 @@ timeout = "30s"
       expect((await register(server, invite.token, "dora", "first password 1")).status).toBe(200);
       const reset = await createInvite(sb, ["--reset", "dora"]);
       expect((await register(server, reset.token, "dora", "second password 2")).status).toBe(200);
-      expect(await xmppLogin(prosody.port, "dora", "second password 2")).toBe("ok");
-      expect(await xmppLogin(prosody.port, "dora", "first password 1")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, HOST, "dora", "second password 2")).toBe("ok");
+      expect(await xmppLogin(prosody.port, HOST, "dora", "first password 1")).toBe("not-authorized");
     });
 
     test("a name that already exists in Prosody: prosodyctl refuses, the person is asked to try again, the invite still works", async () => {
@@ -190,9 +79,9 @@ timeout = "30s"
       await eventually(() => server.output().includes("That user already exists"), 5000, "prosodyctl's message in the log");
       expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 0, reserved: 0 });
       // Bob's own password still works, and the invite creates another account.
-      expect(await xmppLogin(prosody.port, "bob", "bobs own pw")).toBe("ok");
+      expect(await xmppLogin(prosody.port, HOST, "bob", "bobs own pw")).toBe("ok");
       expect((await register(server, invite.token, "carol", "a fine passphrase")).status).toBe(200);
-      expect(await xmppLogin(prosody.port, "carol", "a fine passphrase")).toBe("ok");
+      expect(await xmppLogin(prosody.port, HOST, "carol", "a fine passphrase")).toBe("ok");
     });
   });
 }

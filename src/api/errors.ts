@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   invite_not_found: [404, "No invite with this id or token on the key's host."],
   method_not_allowed: [405, "The route exists but not with this method (see the Allow header)."],
   invite_used: [409, "The invite has no uses left."],
+  invite_busy: [409, "Every remaining use of the invite is held by a registration in flight; it may come back, retry later."],
+  username_taken: [409, "The username is taken, or someone is registering it right now."],
   invite_expired: [410, "The invite has expired."],
   invite_revoked: [410, "The invite was revoked."],
   invalid_ttl: [422, "The lifetime is not a positive duration of at least 1s."],

@@ -53,6 +53,7 @@ export function openApiDocument(api: AnyElysia) {
     tags: [
       { name: "invites", description: "Create, list, show, revoke and redeem invites" },
       { name: "audit", description: "The audit log" },
+      { name: "xmpp", description: "In-band registration through the XMPP server (Prosody's mod_invited)" },
     ],
     paths,
     components: {

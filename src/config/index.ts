@@ -55,6 +55,8 @@ export interface HostConfig {
   passwordMinLength: number;
   apps: ClientApp[] | null; // null: the built-in XMPP client list
   provision: ProvisionConfig;
+  /** Roles of an invite that mod_invited may hand to Prosody's roles store (never prosody:admin). */
+  prosodyRoles: string[];
 }
 
 export interface Config {
@@ -236,6 +238,7 @@ function readHost(name: string, s: Section): HostConfig {
     passwordMinLength: s.int("password_min_length", 8, 1, 1024),
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
+    prosodyRoles: readProsodyRoles(s),
   };
   s.done();
   return host;
@@ -271,6 +274,16 @@ function readApps(s: Section): ClientApp[] | null {
     a.done();
     return app;
   });
+}
+
+/** `prosody_roles`: which invite roles reach Prosody through mod_invited. prosody:admin is refused outright. */
+function readProsodyRoles(s: Section): string[] {
+  const roles = s.stringList("prosody_roles", []);
+  for (const r of roles) {
+    if (r === "prosody:admin") s.fail("prosody_roles", "must not contain \"prosody:admin\": an invite never makes a server admin");
+    if (r.length === 0 || r.length > 64 || /[\s\p{C}]/u.test(r)) s.fail("prosody_roles", `has an invalid role name ${JSON.stringify(r)}`);
+  }
+  return [...new Set(roles)];
 }
 
 /** Platforms an app can be listed under on the landing page. */

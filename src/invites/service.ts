@@ -284,8 +284,19 @@ export function settleReservationTx(ctx: AppContext, inviteId: string, outcome: 
     .run();
 }
 
+/**
+ * Counts a use that already happened downstream, inside a write job, whatever the invite's state: an XMPP server
+ * created the account on a reservation that expired before its commit arrived, so the use is real either way.
+ */
+export function countUseTx(ctx: AppContext, inviteId: string): void {
+  ctx.db.orm.update(invites).set({ uses: sql`${invites.uses} + 1` }).where(eq(invites.id, inviteId)).run();
+}
+
+/** Where a redemption came from: the registration page, the JSON API, or the XMPP server (mod_invited). */
+export type RedemptionSource = "web" | "api" | "xmpp";
+
 /** Appends to the redemption ledger. Inside the same write job as the claim. */
-export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: string, source: "web" | "api", now = Date.now()): void {
+export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: string, source: RedemptionSource, now = Date.now()): void {
   ctx.db.orm
     .insert(redemptions)
     .values({ inviteId: invite.id, host: invite.host, username, kind: invite.kind, usedAt: now, inviteCreatedBy: invite.createdBy, source })

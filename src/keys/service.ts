@@ -19,6 +19,7 @@ export const SCOPES = [
   "invite:list",
   "invite:revoke",
   "invite:redeem",
+  "invite:xmpp",
   "audit:read",
 ] as const;
 export type Scope = (typeof SCOPES)[number];

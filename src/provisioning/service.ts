@@ -1,4 +1,4 @@
-import { and, eq, lte, sql } from "drizzle-orm";
+import { and, eq, lte } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
@@ -24,6 +24,8 @@ export interface ProvisionPlan {
   host: HostConfig;
   token: string;
   username: string; // normalised
+  /** How long the reservation may live (default: reservationLifetime(host)). */
+  lifetime?: number;
 }
 
 export type ReserveFailure = ClaimFailure | "busy" | "username_taken" | "account_missing";
@@ -58,7 +60,7 @@ export function reserveTx(ctx: AppContext, plan: ProvisionPlan, now: number): Re
       username: plan.username,
       kind: plan.kind,
       reservedAt: now,
-      expiresAt: now + reservationLifetime(plan.host),
+      expiresAt: now + (plan.lifetime ?? reservationLifetime(plan.host)),
     })
     .returning()
     .get();
@@ -184,15 +186,11 @@ export async function releaseStaleReservations(ctx: AppContext, now = Date.now()
   });
 }
 
-export function countReservations(ctx: AppContext): number {
-  return ctx.db.orm.select({ n: sql<number>`count(*)` }).from(provisionReservations).get()?.n ?? 0;
-}
-
 const SWEEP_EVERY_MS = 5000;
 
 /**
- * Releases stale reservations at start-up, then every few seconds while any host has a provider (or reservations
- * were left over from a config that had one). A failing sweep is logged once, not every time, until one succeeds.
+ * Releases stale reservations at start-up, then every few seconds. A failing sweep is logged once, not every time,
+ * until one succeeds.
  */
 export function startReservationSweeper(ctx: AppContext): { stop(): void } {
   let failing = false;
@@ -207,13 +205,9 @@ export function startReservationSweeper(ctx: AppContext): { stop(): void } {
         failing = true;
       },
     );
-  let leftOver = 0;
-  try {
-    leftOver = countReservations(ctx);
-  } catch {}
   sweep();
-  const needed = leftOver > 0 || Object.values(ctx.config.hosts).some((h) => h.provision.type !== "none");
-  const timer = needed ? setInterval(sweep, SWEEP_EVERY_MS) : null;
-  timer?.unref();
-  return { stop: () => timer && clearInterval(timer) };
+  // Always: besides providers, an XMPP server's mod_invited makes reservations (POST /api/v1/xmpp/reserve) at any time.
+  const timer = setInterval(sweep, SWEEP_EVERY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

@@ -132,7 +132,7 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
  * settles with "release" if provisioning failed).
  */
 export function completeRegistrationTx(ctx: AppContext, requestOrigin: Origin, plan: RegistrationPlan, invite: Invite, now = Date.now()): Account | null {
-  const source = requestOrigin.source === "api" ? "api" : "web";
+  const source = requestOrigin.source === "api" || requestOrigin.source === "xmpp" ? requestOrigin.source : "web";
   // The person acting is the account being registered (or reset): the audit actor is that account.
   const origin: Origin = { ...requestOrigin, actor: requestOrigin.actor ?? `${plan.username}@${plan.host.name}` };
   let account: Account | null = null;
