@@ -14,6 +14,10 @@ const ROUTES = [
   ["DELETE", "/api/v1/invites/{id}"],
   ["POST", "/api/v1/invites/redeem"],
   ["GET", "/api/v1/audit"],
+  ["POST", "/api/v1/xmpp/check"],
+  ["POST", "/api/v1/xmpp/reserve"],
+  ["POST", "/api/v1/xmpp/commit"],
+  ["POST", "/api/v1/xmpp/release"],
 ] as const;
 
 beforeAll(async () => {
