@@ -18,6 +18,7 @@ const ROUTES = [
   ["POST", "/api/v1/xmpp/reserve"],
   ["POST", "/api/v1/xmpp/commit"],
   ["POST", "/api/v1/xmpp/release"],
+  ["POST", "/api/v1/xmpp/report"],
 ] as const;
 
 beforeAll(async () => {

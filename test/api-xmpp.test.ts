@@ -1,7 +1,8 @@
 // /api/v1/xmpp (what mod_invited calls), at the API level: scope, the client address field, bad input, the
 // reservation rules, idempotent and late commits, races. The end-to-end flow with Prosody is prosody-module.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { Database } from "bun:sqlite";
+import { cli, get, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { call, createKeyWith, scopeArgs } from "./api-helpers.ts";
 import { auditEvents, createInvite, inviteRow, query } from "./invite-helpers.ts";
 
@@ -12,7 +13,7 @@ let xmpp: string; // invite:xmpp only
 let other: string; // every other scope
 
 beforeAll(async () => {
-  sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\nprosody_roles = ["support"]\n[hosts."other.org"]\npublic_url = "https://other.org"\n`);
+  sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\nprosody_roles = ["support"]\n[hosts."other.org"]\npublic_url = "https://other.org"\napp_registration = false\n`);
   server = await startServer(sb);
   url = server.url;
   xmpp = await createKeyWith(sb, scopeArgs(["invite:xmpp"]));
@@ -141,5 +142,77 @@ describe("/api/v1/xmpp", () => {
     expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
     for (const a of answers.filter((a) => a.status !== 200)) expect(a.body.error.code).toBe("invite_busy");
     expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 0, reserved: 1 });
+  });
+});
+
+describe("app_registration: the app button, the Link header and xmpp_uri follow the reports of mod_invited", () => {
+  const landing = async (token: string) => {
+    const r = await get(`${url}/invite?${token}`);
+    expect(r.status).toBe(200);
+    return { link: r.headers.get("link"), page: await r.text() };
+  };
+  const mint = async (body: object = {}) => (await call(url, "POST", "/api/v1/invites", { key: other, body })).body;
+  const check = async () => {
+    const r = await cli(["check", "--json"], { config: sb.config });
+    return JSON.parse(r.stdout).checks.find((c: { name: string }) => c.name === "prosody example.com");
+  };
+
+  test("auto: nothing offered before a report, offered after it (bound names in the link), hidden again once it is a day old", async () => {
+    const before = await mint();
+    expect(before.xmpp_uri).toBeNull();
+    const page = await landing(before.token);
+    expect(page.link).toBeNull();
+    expect(page.page).not.toContain("Open invite in my app");
+    expect(page.page).not.toContain("xmpp:");
+    expect(page.page).toContain(`<a class="btn" href="./register?t=${before.token}">Create account on the web</a>`);
+    expect(await check()).toMatchObject({ status: "ok", detail: expect.stringContaining("never reported") });
+
+    const report = await post("report", { prosody_version: "0.12.3", module_version: "1" });
+    expect(report.body).toEqual({ app_registration: "auto", offered: true });
+    expect((await post("report", { prosody_version: "0.12.3 with spaces" })).status).toBe(400);
+    const after = await landing(before.token);
+    expect(after.link).toBe(`<xmpp:example.com?register;preauth=${before.token}>; rel="alternate"`);
+    expect(after.page).toContain("Open invite in my app");
+    const bound = await mint({ username: "Zed" });
+    expect(bound.xmpp_uri).toBe(`xmpp:zed@example.com?register;preauth=${bound.token}`);
+    expect((await landing(bound.token)).page).toContain(`href="xmpp:zed@example.com?register;preauth=${bound.token}"`);
+    expect(await check()).toMatchObject({ status: "ok", detail: expect.stringMatching(/last reported \d+s ago \(Prosody 0\.12\.3, mod_invited 1\); the app button and xmpp: links are offered/) });
+
+    const db = new Database(sb.db);
+    try {
+      db.exec("PRAGMA busy_timeout = 5000");
+      db.query("UPDATE prosody_reports SET reported_at = ? WHERE host = 'example.com'").run(Date.now() - 25 * 3_600_000);
+    } finally {
+      db.close();
+    }
+    expect((await landing(before.token)).link).toBeNull();
+    expect((await mint()).xmpp_uri).toBeNull();
+    expect(await check()).toMatchObject({ status: "warn", detail: expect.stringContaining("last reported 25h ago") });
+  });
+
+  test("false: never offered, even right after a report", async () => {
+    const otherXmpp = await createKeyWith(sb, scopeArgs(["invite:xmpp"]), "other.org");
+    const minter = await createKeyWith(sb, scopeArgs(["invite:create"]), "other.org");
+    expect((await post("report", {}, { key: otherXmpp })).body).toEqual({ app_registration: false, offered: false });
+    const invite = (await call(url, "POST", "/api/v1/invites", { key: minter, body: {} })).body;
+    expect(invite.xmpp_uri).toBeNull();
+    expect((await landing(invite.token)).link).toBeNull();
+  });
+
+  test("config: app_registration is auto, true or false; prosody_roles never holds prosody:admin", async () => {
+    for (const [line, message] of [
+      ['app_registration = "yes"', /'hosts\."example\.com"\.app_registration' must be "auto", true or false/],
+      ['prosody_roles = ["prosody:admin"]', /'hosts\."example\.com"\.prosody_roles' must not contain "prosody:admin"/],
+      ['prosody_roles = ["a b"]', /invalid role name/],
+    ] as const) {
+      const box = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n${line}\n`);
+      try {
+        const r = await cli(["invite", "list", "example.com"], { config: box.config });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(message);
+      } finally {
+        box.cleanup();
+      }
+    }
   });
 });

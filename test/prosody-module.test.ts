@@ -298,5 +298,17 @@ invited_retry_interval = 1`,
       await signedUp(plain, "pia", "pias password");
       expect(existsSync(prosodyFile(prosody, "roles", "pia"))).toBe(false);
     });
+
+    test("invited check shows the module's last report, and with app_registration = auto the app button is offered", async () => {
+      const r = await cli(["check", "--json"], { config: sb.config });
+      const item = JSON.parse(r.stdout).checks.find((c: { name: string }) => c.name === `prosody ${HOST}`);
+      expect(item).toMatchObject({ status: "ok", detail: expect.stringMatching(/^mod_invited last reported \d+s ago \(Prosody 0\.12\.3, mod_invited 1\); the app button and xmpp: links are offered \(app_registration = auto\)$/) });
+      const text = await cli(["check"], { config: sb.config });
+      expect(text.stdout).toMatch(/prosody example\.com\s+ok\s+mod_invited last reported/);
+      const invite = await createInvite(sb, ["--username", "quentin"]);
+      const page = await fetch(`${server.url}/invite?${invite.token}`);
+      expect(page.headers.get("link")).toBe(`<xmpp:quentin@${HOST}?register;preauth=${invite.token}>; rel="alternate"`);
+      expect(await page.text()).toContain("Open invite in my app");
+    });
   });
 }

@@ -63,7 +63,10 @@ export const CreatedInvite = t.Object(
     ...inviteFields,
     token: t.String({ description: "The invite token. Shown only in this answer: only its hash is stored." }),
     url: t.String({ description: "Landing page: public_url + invite_path + ? + token" }),
-    xmpp_uri: t.String({ description: "xmpp:HOST?register;preauth=TOKEN" }),
+    xmpp_uri: t.Nullable(t.String(), {
+      description:
+        "xmpp:HOST?register;preauth=TOKEN (xmpp:USER@HOST?... for a bound or reset invite), for XMPP apps; null while the host does not offer in-band registration (app_registration, or no recent report from Prosody's mod_invited)",
+    }),
   },
   {
     examples: [
@@ -273,6 +276,22 @@ export const XmppReleaseBody = t.Object(
 );
 
 export const XmppReleased = t.Object({ released: t.Boolean({ description: "false: the reservation was already gone (committed, released or expired)" }) }, { examples: [{ released: true }] });
+
+const Version = (what: string) =>
+  t.Optional(t.Nullable(t.String({ minLength: 1, maxLength: 64, pattern: "^[\\x21-\\x7e]+$", error: `${what} must be 1 to 64 printable ASCII characters without spaces, or null` })));
+
+export const XmppReportBody = t.Object(
+  { prosody_version: Version("prosody_version"), module_version: Version("module_version") },
+  { additionalProperties: false, examples: [{ prosody_version: "0.12.3", module_version: "1" }] },
+);
+
+export const XmppReported = t.Object(
+  {
+    app_registration: t.Union([t.Literal("auto"), t.Boolean()], { description: "The host's app_registration setting" }),
+    offered: t.Boolean({ description: "Whether invited now offers in-band registration to apps (the app button, the Link header, xmpp_uri)" }),
+  },
+  { examples: [{ app_registration: "auto", offered: true }] },
+);
 
 /** Error answers a route can give, for the response schemas (and so the OpenAPI document). */
 export function errors(...statuses: number[]) {

@@ -4,7 +4,20 @@ import { parseIp } from "../lib/ip.ts";
 import { checkXmppInvite, commitXmppRegistration, releaseXmppReservation, reserveXmppRegistration, type XmppInvite, type XmppRefusal } from "../registration/xmpp.ts";
 import { apiAuth } from "./auth.ts";
 import { ApiError } from "./errors.ts";
-import { XmppCheckBody, XmppCommitBody, XmppCommitted, XmppInvite as XmppInviteSchema, XmppReleaseBody, XmppReleased, XmppReserveBody, XmppReserved, errors } from "./schemas.ts";
+import { appRegistrationOffered, recordProsodyReport } from "../prosody/service.ts";
+import {
+  XmppCheckBody,
+  XmppCommitBody,
+  XmppCommitted,
+  XmppInvite as XmppInviteSchema,
+  XmppReleaseBody,
+  XmppReleased,
+  XmppReportBody,
+  XmppReported,
+  XmppReserveBody,
+  XmppReserved,
+  errors,
+} from "./schemas.ts";
 
 const NOTE =
   "\n\nFor Prosody's mod_invited (deploy/prosody/mod_invited.lua). Requires scope `invite:xmpp`. `ip` is the XMPP client's address as the server saw it:" +
@@ -95,6 +108,26 @@ export function xmppController(ctx: AppContext) {
         detail: {
           summary: "Give a reserved use back",
           description: "The registration failed or the client's stream closed before the account was created. Idempotent." + NOTE,
+          tags: ["xmpp"],
+        },
+      },
+    )
+    .post(
+      "/api/v1/xmpp/report",
+      async ({ body, apiHost }) => {
+        await recordProsodyReport(ctx, apiHost, { prosodyVersion: body.prosody_version ?? null, moduleVersion: body.module_version ?? null });
+        return { app_registration: apiHost.appRegistration, offered: appRegistrationOffered(ctx, apiHost) };
+      },
+      {
+        scope: "invite:xmpp",
+        parse: "json",
+        body: XmppReportBody,
+        response: { 200: XmppReported, ...errors(400, 401, 403, 429, 503) },
+        detail: {
+          summary: "Report that the XMPP server's module is running",
+          description:
+            "mod_invited calls this at start and every 5 minutes. With app_registration = \"auto\" (the default), invited offers the app button, the Link header and xmpp_uri only while the last report is less than a day old; `invited check` shows it." +
+            "\n\nRequires scope `invite:xmpp`.",
           tags: ["xmpp"],
         },
       },

@@ -57,6 +57,11 @@ export interface HostConfig {
   provision: ProvisionConfig;
   /** Roles of an invite that mod_invited may hand to Prosody's roles store (never prosody:admin). */
   prosodyRoles: string[];
+  /**
+   * Whether apps may register in-band with invited's tokens (the app button, the Link header, xmpp_uri): "auto"
+   * offers it while the host's Prosody (mod_invited) has reported in within the last day.
+   */
+  appRegistration: "auto" | boolean;
 }
 
 export interface Config {
@@ -239,6 +244,7 @@ function readHost(name: string, s: Section): HostConfig {
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
     prosodyRoles: readProsodyRoles(s),
+    appRegistration: readAppRegistration(s),
   };
   s.done();
   return host;
@@ -274,6 +280,13 @@ function readApps(s: Section): ClientApp[] | null {
     a.done();
     return app;
   });
+}
+
+function readAppRegistration(s: Section): "auto" | boolean {
+  const v = s.raw_("app_registration");
+  if (v === undefined || v === "auto") return "auto";
+  if (typeof v === "boolean") return v;
+  s.fail("app_registration", `must be "auto", true or false, got ${describe(v)}`);
 }
 
 /** `prosody_roles`: which invite roles reach Prosody through mod_invited. prosody:admin is refused outright. */
@@ -457,7 +470,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   }
 
   const server = root.table_("server");
-  const listenFromFile = server.string("listen", "127.0.0.1:5280");
+  const listenFromFile = server.string("listen", "127.0.0.1:5380");
   const listenText = env.INVITED_LISTEN ?? listenFromFile;
   const listen = parseListen(listenText);
   if (listen === null) server.fail("listen", `must be "ADDRESS:PORT", got ${JSON.stringify(listenText)}${fromEnv(env, "INVITED_LISTEN")}`);
@@ -537,7 +550,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   }
   hostsTable.done();
   if (names.length === 0) {
-    hosts.localhost = readHost("localhost", new Section({ public_url: "http://localhost:5280" }, "hosts.localhost", where));
+    hosts.localhost = readHost("localhost", new Section({ public_url: "http://localhost:5380" }, "hosts.localhost", where));
   }
   if (env.INVITED_PUBLIC_URL !== undefined) {
     // Convenience for single-host set-ups: overrides public_url of every configured host.

@@ -4,6 +4,7 @@ import m0 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m1 from "../../drizzle/0001_accounts_ledger_audit.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_provisioning_outbox.sql" with { type: "text" };
 import m3 from "../../drizzle/0003_lean_audit_indexes.sql" with { type: "text" };
+import m4 from "../../drizzle/0004_prosody_reports.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -11,4 +12,5 @@ export const migrationSql: Record<string, string> = {
   "0001_accounts_ledger_audit": m1,
   "0002_provisioning_outbox": m2,
   "0003_lean_audit_indexes": m3,
+  "0004_prosody_reports": m4,
 };

@@ -5,7 +5,7 @@ const server = Bun.serve({
   hostname: "127.0.0.1",
   port,
   reusePort: false,
-  fetch: () => new Response(null, { status: 201, headers: { Location: "http://localhost:5280/invite?AAAAAAAAAAAAAAAAAAAAAA" } }),
+  fetch: () => new Response(null, { status: 201, headers: { Location: "http://localhost:5380/invite?AAAAAAAAAAAAAAAAAAAAAA" } }),
 });
 console.log(`baseline listening on ${server.port}`);
 process.on("SIGTERM", () => {
