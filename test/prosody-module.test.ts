@@ -203,6 +203,21 @@ invited_retry_interval = 1`,
       expect(query(sb, "SELECT username FROM accounts WHERE invite_id = ?", invite.id)).toEqual([{ username: "ivan" }]);
     });
 
+    test("a second preauth on the stream replaces the first: after a refused one, no registration goes through", async () => {
+      const invite = await createInvite(sb);
+      const c = await XmppRegistrant.connect(prosody.port, HOST, CLIENT);
+      try {
+        expect((await c.preauth(invite.token)).type).toBe("result");
+        const unknown = `${invite.token.slice(0, 12)}${"B".repeat(22)}`;
+        expect((await c.preauth(unknown)).condition).toBe("forbidden");
+        expect(await c.register("sneaky", "sneaky password")).toMatchObject({ type: "error", text: "Registration on this server is through invitation only" });
+      } finally {
+        await c.close();
+      }
+      expect(prosodyHas("sneaky")).toBe(false);
+      nothingHeld(invite.id);
+    });
+
     test("10 clients with distinct names race on a one-use token: exactly one account, in Prosody and in invited", async () => {
       const invite = await createInvite(sb);
       const names = Array.from({ length: 10 }, (_, i) => `racer${i}`);

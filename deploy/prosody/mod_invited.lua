@@ -110,7 +110,9 @@ local try_later = "The invite service is not reachable right now, try again late
 module:hook("stanza/iq/urn:xmpp:pars:0:preauth", function (event)
 	local session, stanza = event.origin, event.stanza;
 	local token = stanza.tags[1].attr.token;
-	session.invited = nil; -- a new preauth replaces an earlier one
+	-- A new preauth replaces an earlier one, also when Prosody's store then refuses it: drop ours first, or the
+	-- stream could register on it without invited being asked.
+	if session.invited then session.invited, session.validated_invite = nil, nil; end
 	if not token or token == "" then return; end
 	if not async.ready() then
 		session.send(st.error_reply(stanza, "wait", "internal-server-error", try_later));
@@ -133,6 +135,7 @@ module:hook("stanza/iq/urn:xmpp:pars:0:preauth", function (event)
 	if reason then
 		session.send(st.error_reply(stanza, "cancel", "forbidden", reason));
 	else
+		if code ~= 0 then module:log("warn", "invited answered check with %s %s", tostring(code), tostring(error_code(answer))); end
 		session.send(st.error_reply(stanza, "wait", "internal-server-error", try_later));
 	end
 	return true;
