@@ -269,7 +269,7 @@ invited_retry_interval = 1`,
       expect(await login("lena", "lenas password")).toBe("ok");
     });
 
-    test("invited stopped at preauth: 'try again later', then the same token works; stopped before the commit: the commit arrives later", async () => {
+    test("invited stopped at preauth: 'try again later', then the same token works; stopped before the commit: the commit arrives later, also across a restart of Prosody", async () => {
       const invite = await createInvite(sb);
       await server.stop();
       try {
@@ -292,6 +292,7 @@ invited_retry_interval = 1`,
       expect(await login("nils", "nils password")).toBe("ok");
       await Bun.sleep(1500); // a retry or two against the stopped invited
       expect(prosody.log()).toMatch(/has not recorded nils yet/);
+      await prosody.restart(); // the queue is in Prosody's storage, not in its memory
       await startInvited();
       await eventually(() => inviteRow(sb, later.id).uses === 1, 15_000, "the queued commit");
       expect(inviteRow(sb, later.id)).toMatchObject({ uses: 1, reserved: 0 });
@@ -325,5 +326,23 @@ invited_retry_interval = 1`,
       expect(page.headers.get("link")).toBe(`<xmpp:quentin@${HOST}?register;preauth=${invite.token}>; rel="alternate"`);
       expect(await page.text()).toContain("Open invite in my app");
     });
+  });
+
+  test("a missing key file stops the module from loading, with the reason in Prosody's log", async () => {
+    const box = sandbox();
+    const prosody = await startProsody({
+      modules: ["invites", "invites_register", "register_ibr", "invited"],
+      global: `plugin_paths = { ${JSON.stringify(join(ROOT, "deploy/prosody"))} }\ninvited_url = "http://127.0.0.1:9"`,
+      virtualHost: `invited_key_file = ${JSON.stringify(join(box.dir, "missing.key"))}`,
+    });
+    try {
+      await eventually(() => /mod_invited: cannot read invited_key_file/.test(prosody.log()), 10_000, "the error in the log");
+      // Prosody itself runs on, with only its own tokens.
+      const r = await appSignUp(prosody.port, HOST, `${"A".repeat(12)}${"B".repeat(22)}`, "x", "y");
+      expect(r.preauth).toMatchObject({ condition: "forbidden", text: "The invite token is invalid or expired" });
+    } finally {
+      await prosody.stop();
+      box.cleanup();
+    }
   });
 }

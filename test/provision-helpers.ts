@@ -143,6 +143,8 @@ export interface Prosody {
   proc: Subprocess;
   /** Prosody's log file so far. */
   log(): string;
+  /** Stops Prosody and starts it again on the same config and data directory. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -204,15 +206,6 @@ VirtualHost ${JSON.stringify(host)}
 ${opts.virtualHost ?? ""}
 `,
   );
-  const proc = Bun.spawn([PROSODY!, "--config", config], { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  let output = "";
-  const dec = new TextDecoder();
-  (async () => {
-    for await (const c of proc.stdout) output += dec.decode(c);
-  })();
-  (async () => {
-    for await (const c of proc.stderr) output += dec.decode(c);
-  })();
   const log = () => {
     try {
       return readFileSync(join(dir, "prosody.log"), "utf8");
@@ -220,32 +213,60 @@ ${opts.virtualHost ?? ""}
       return "";
     }
   };
-  const stop = async () => {
+  let proc: Subprocess;
+  let output = "";
+  const halt = async () => {
     if (proc.exitCode === null) proc.kill("SIGTERM");
     const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
     if (!exited) {
       proc.kill("SIGKILL");
       await proc.exited;
     }
-    rmSync(dir, { recursive: true, force: true });
   };
-  try {
-    await eventually(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`prosody exited with ${proc.exitCode}: ${output}`);
-        return await new Promise<boolean>((resolve) => {
-          Bun.connect({ hostname: "127.0.0.1", port, socket: { open: (s) => (s.end(), resolve(true)), data() {}, error: () => resolve(false), connectError: () => resolve(false) } }).catch(() => resolve(false));
-        });
-      },
-      20_000,
-      "prosody to listen",
-    );
-  } catch (e) {
-    const text = log();
-    await stop();
-    throw new Error(`${(e as Error).message}\n${output}\n${text}`);
-  }
-  return { dir, config, port, proc, log, stop };
+  const launch = async () => {
+    proc = Bun.spawn([PROSODY!, "--config", config], { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const dec = new TextDecoder();
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const c of stream) output += dec.decode(c);
+    };
+    void pump(proc.stdout as ReadableStream<Uint8Array>);
+    void pump(proc.stderr as ReadableStream<Uint8Array>);
+    try {
+      await eventually(
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`prosody exited with ${proc.exitCode}: ${output}`);
+          return await new Promise<boolean>((resolve) => {
+            Bun.connect({ hostname: "127.0.0.1", port, socket: { open: (s) => (s.end(), resolve(true)), data() {}, error: () => resolve(false), connectError: () => resolve(false) } }).catch(() => resolve(false));
+          });
+        },
+        20_000,
+        "prosody to listen",
+      );
+    } catch (e) {
+      const text = log();
+      await halt();
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${(e as Error).message}\n${output}\n${text}`);
+    }
+  };
+  await launch();
+  return {
+    dir,
+    config,
+    port,
+    get proc() {
+      return proc;
+    },
+    log,
+    async restart() {
+      await halt();
+      await launch();
+    },
+    async stop() {
+      await halt();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Logs in over c2s with @xmpp/client (no TLS on loopback). Resolves "ok" or the error condition. */
