@@ -269,6 +269,22 @@ invited_retry_interval = 1`,
       expect(await login("lena", "lenas password")).toBe("ok");
     });
 
+    test("a connection dropped while invited is reserving: Prosody still creates the account, and invited records it", async () => {
+      const invite = await createInvite(sb);
+      const c = await XmppRegistrant.connect(prosody.port, HOST, CLIENT);
+      expect((await c.preauth(invite.token)).type).toBe("result");
+      relay.beforeAnswer("POST /api/v1/xmpp/reserve", async () => {
+        c.drop();
+        await eventually(() => /Client disconnected/.test(prosody.log().split("\n").slice(-3).join("\n")), 5000, "Prosody to see the drop");
+      });
+      expect((await c.register("rosa", "rosas password")).type).toBe("closed"); // the app never hears back
+      // Stock Prosody goes on with the registration it had started; invited records the account it made.
+      await eventually(() => inviteRow(sb, invite.id).uses === 1, 10_000, "the commit");
+      expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 1, reserved: 0 });
+      expect(prosodyHas("rosa")).toBe(true);
+      expect(query(sb, "SELECT username FROM accounts WHERE invite_id = ?", invite.id)).toEqual([{ username: "rosa" }]);
+    });
+
     test("invited stopped at preauth: 'try again later', then the same token works; stopped before the commit: the commit arrives later, also across a restart of Prosody", async () => {
       const invite = await createInvite(sb);
       await server.stop();

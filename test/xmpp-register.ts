@@ -112,6 +112,12 @@ export class XmppRegistrant {
     return this.iq(`<query xmlns='jabber:iq:register'><username>${escapeXml(username)}</username><password>${escapeXml(password)}</password></query>`);
   }
 
+  /** Drops the TCP connection without closing the stream, as a phone losing its network does. */
+  drop(): void {
+    this.socket.terminate();
+    this.closed = true;
+  }
+
   /** Closes the stream politely and waits for the server to close its side. */
   async close(): Promise<void> {
     if (!this.closed) {
