@@ -1,4 +1,4 @@
--- mod_invited: invited (https://github.com/.../invited) is the invite authority of this host.
+-- mod_invited: invited is the invite authority of this host (see docs/prosody.md in invited's repository).
 --
 -- Load it next to the stock mod_invites, mod_invites_register and mod_register_ibr (which stay loaded, unpatched):
 --
