@@ -342,6 +342,26 @@ invited_retry_interval = 1`,
       expect(page.headers.get("link")).toBe(`<xmpp:quentin@${HOST}?register;preauth=${invite.token}>; rel="alternate"`);
       expect(await page.text()).toContain("Open invite in my app");
     });
+
+    test("the config in docs/prosody.md works when copied (with this machine's paths)", async () => {
+      const doc = readFileSync(join(ROOT, "docs/prosody.md"), "utf8");
+      const snippet = /```lua\n([\s\S]*?)```/.exec(doc)![1]!;
+      expect(snippet).toContain('"invited";');
+      const lua = snippet
+        .replace('"/usr/local/lib/invited/prosody"', JSON.stringify(join(ROOT, "deploy/prosody")))
+        .replace('"http://127.0.0.1:5380"', JSON.stringify(`http://127.0.0.1:${invitedPort}`))
+        .replace('"/etc/prosody/invited-example.com.key"', JSON.stringify(join(sb.dir, "invited-example.com.key")));
+      expect(lua).not.toMatch(/\/usr\/local|\/etc\/prosody|:5380/);
+      const copied = await startProsody({ tail: lua });
+      try {
+        const invite = await createInvite(sb);
+        const r = await appSignUp(copied.port, HOST, invite.token, "ulla", "ullas password");
+        expect(r.register).toEqual({ type: "result" });
+        await eventually(() => inviteRow(sb, invite.id).uses === 1, 10_000, "the commit");
+      } finally {
+        await copied.stop();
+      }
+    });
   });
 
   test("a missing key file stops the module from loading, with the reason in Prosody's log", async () => {

@@ -161,6 +161,8 @@ export interface ProsodyOptions {
   logLevel?: "debug" | "info";
   /** c2s_interfaces (default 127.0.0.1). */
   interfaces?: string[];
+  /** Lua appended as it is instead of the VirtualHost section (a config snippet with its own VirtualHost). */
+  tail?: string;
 }
 
 /**
@@ -202,8 +204,7 @@ s2s_require_encryption = false
 log = { { levels = { min = ${JSON.stringify(opts.logLevel ?? "info")} }, to = "file", filename = ${JSON.stringify(join(dir, "prosody.log"))} } }
 ${opts.global ?? "plugin_paths = {}"}
 
-VirtualHost ${JSON.stringify(host)}
-${opts.virtualHost ?? ""}
+${opts.tail ?? `VirtualHost ${JSON.stringify(host)}\n${opts.virtualHost ?? ""}`}
 `,
   );
   const log = () => {
