@@ -130,9 +130,10 @@ invited_retry_interval = 1`,
       expect((await signUp(expired.token, "carol", "carols password")).preauth).toMatchObject({ condition: "forbidden", text: "The invite has expired" });
       nothingHeld(expired.id);
 
-      // Well-formed but unknown to invited: passed on to Prosody's own store, which does not know it either.
+      // Well-formed but unknown to invited, and not in Prosody's own store either; and a junk one.
       const unknown = `${expired.token.slice(0, 12)}${"A".repeat(22)}`;
-      expect((await signUp(unknown, "carol", "carols password")).preauth).toMatchObject({ condition: "forbidden", text: "The invite token is invalid or expired" });
+      expect((await signUp(unknown, "carol", "carols password")).preauth).toMatchObject({ condition: "forbidden", text: "The invite token is unknown" });
+      expect((await signUp("x'\"<>&", "carol", "carols password")).preauth).toMatchObject({ condition: "forbidden", text: "The invite token is unknown" });
       expect(prosodyHas("carol")).toBe(false);
       expect(query(sb, "SELECT * FROM accounts WHERE username = 'carol'")).toEqual([]);
       // The three refusals invited decided are audited with the client's address.

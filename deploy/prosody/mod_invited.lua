@@ -46,6 +46,9 @@ local function read_key()
 end
 local key = read_key();
 
+-- Prosody's own invite store, to tell an unknown token from one of Prosody's.
+local invites = module:depends("invites");
+
 -- Commits that invited has not confirmed yet, keyed by reservation id. They survive a restart of Prosody.
 local commit_queue = module:open_store("invited_commits");
 local roles_store = module:open_store("roles");
@@ -119,7 +122,14 @@ module:hook("stanza/iq/urn:xmpp:pars:0:preauth", function (event)
 		return true;
 	end
 	local code, answer = call("/api/v1/xmpp/check", { token = token; ip = session.ip });
-	if code == 404 then return; end -- not one of invited's: mod_invites_register checks Prosody's own tokens
+	if code == 404 then
+		-- Not one of invited's. If it is one of Prosody's own, mod_invites_register takes it from here.
+		local prosody_invite, err = invites.get(token);
+		if prosody_invite then return; end
+		local text = err == "token-expired" and "The invite has expired" or "The invite token is unknown";
+		session.send(st.error_reply(stanza, "cancel", "forbidden", text));
+		return true;
+	end
 	if code == 200 and type(answer) == "table" then
 		session.invited = { token = token; invite = answer };
 		-- What mod_invites_register looks for. invited counts the use (commit below), so use() does nothing here.
