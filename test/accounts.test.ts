@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { cli, get, sandbox, type Sandbox } from "./helpers.ts";
+import { migrate } from "./audit-support.ts";
 import { auditEvents, createInvite, inviteRow, makeAccount, query, register, withRunningServer } from "./invite-helpers.ts";
 
 let sb: Sandbox;
@@ -11,7 +13,15 @@ afterEach(() => sb.cleanup());
 const run = (...args: string[]) => cli(args, { config: sb.config });
 
 describe("user list", () => {
+  test("before any database exists, a listing says so and creates none", async () => {
+    const r = await run("user", "list", "example.com");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`Error: no database at ${sb.db} (set [database] path in the config file, or INVITED_DATABASE)\n`);
+    expect(existsSync(sb.db)).toBe(false);
+  });
+
   test("empty host: nothing on stdout, [] as JSON", async () => {
+    await migrate(sb);
     const r = await run("user", "list", "example.com");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
@@ -67,6 +77,7 @@ describe("user delete", () => {
   });
 
   test("an unknown account is `Error: account not found`, exit 1; another host's account is not touched", async () => {
+    await migrate(sb);
     const r = await run("user", "delete", "example.com", "ghost");
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("Error: account not found\n");

@@ -14,6 +14,8 @@ const ROUTES = [
   ["DELETE", "/api/v1/invites/{id}"],
   ["POST", "/api/v1/invites/redeem"],
   ["GET", "/api/v1/audit"],
+  ["GET", "/api/v1/accounts/{user}"],
+  ["POST", "/api/v1/accounts/{user}/disable"],
   ["POST", "/api/v1/xmpp/check"],
   ["POST", "/api/v1/xmpp/reserve"],
   ["POST", "/api/v1/xmpp/commit"],

@@ -114,7 +114,7 @@ describe("POST /api/v1/invites", () => {
       const r = await call(url, "POST", "/api/v1/invites", { key: admin, body: { username } });
       expect(r.status).toBe(422);
       expect(r.body.error.code).toBe("invalid_username");
-      expect(r.body.error.message).toBe("username contains spaces or forbidden characters (@ / : \" ' & < >)");
+      expect(r.body.error.message).toBe("username contains spaces, symbols, control characters or forbidden characters (@ / : \" ' & < >)");
     }
   });
 });

@@ -13,7 +13,8 @@ let xmpp: string; // invite:xmpp only
 let other: string; // every other scope
 
 beforeAll(async () => {
-  sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\nprosody_roles = ["support"]\n[hosts."other.org"]\npublic_url = "https://other.org"\napp_registration = false\n`);
+  // The registration throttle has a test of its own below; here many reserves come from one address.
+  sb = sandbox(`[limits]\nregistration_rate = "off"\n[hosts."example.com"]\npublic_url = "https://example.com"\nprosody_roles = ["support"]\n[hosts."other.org"]\npublic_url = "https://other.org"\napp_registration = false\n`);
   server = await startServer(sb);
   url = server.url;
   xmpp = await createKeyWith(sb, scopeArgs(["invite:xmpp"]));
@@ -213,6 +214,31 @@ describe("app_registration: the app button, the Link header and xmpp_uri follow 
       } finally {
         box.cleanup();
       }
+    }
+  });
+});
+
+describe("the registration throttle uses the client's address from the module", () => {
+  test("over [limits] registration_rate per client network: 429 too_many_registrations with Retry-After, audited; another client is not affected", async () => {
+    const box = sandbox(`[limits]\nregistration_rate = "2/hour"\n[hosts."example.com"]\npublic_url = "https://example.com"\n`);
+    const s = await startServer(box);
+    try {
+      const key = await createKeyWith(box, scopeArgs(["invite:xmpp"]));
+      const invite = await createInvite(box, ["--unlimited"]);
+      const at = (username: string, ip: string) => call(s.url, "POST", "/api/v1/xmpp/reserve", { key, body: { token: invite.token, username, exists: false, ip } });
+      expect((await at("one", "203.0.113.1")).status).toBe(200);
+      expect((await at("two", "203.0.113.1")).status).toBe(200);
+      const third = await at("three", "203.0.113.1");
+      expect(third.status).toBe(429);
+      expect(third.body.error.code).toBe("too_many_registrations");
+      expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect((await at("four", "198.51.100.4")).status).toBe(200); // all calls come from 127.0.0.1; the bucket is the client's
+      await s.stop(); // refusals are coalesced; stopping writes them
+      const refused = auditEvents(box, "registration.refused").map((e) => ({ reason: JSON.parse(e.details).reason, ip: e.ip, source: e.source }));
+      expect(refused).toContainEqual({ reason: "throttled", ip: expect.stringMatching(/^203\.0\.113\./), source: "xmpp" });
+    } finally {
+      await s.stop();
+      box.cleanup();
     }
   });
 });

@@ -176,6 +176,7 @@ describe("the table", () => {
   test("empty log", async () => {
     const sb = sandbox();
     try {
+      await migrate(sb);
       const r = await cli(["audit", "example.com", "--type", "account.deleted"], { config: sb.config });
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^Date\s+Source\s+Event\s+User\s+IP\s+Location\n-+\n-+\n0 events shown\n$/);

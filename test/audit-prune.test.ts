@@ -225,6 +225,7 @@ describe("audit retention", () => {
   test("bad prune invocations are refused", async () => {
     const sb = sandbox();
     try {
+      await migrate(sb);
       for (const [args, message] of [
         [["audit", "prune", "nope.example"], "host 'nope.example' is not configured"],
         [["audit", "prune", "example.com", "extra"], "unexpected argument 'extra'"],

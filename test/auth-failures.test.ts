@@ -46,6 +46,34 @@ describe("refused keys in the audit log", () => {
     }
   });
 
+  test("with the lockout on: keyless requests are audited (coalesced) but never lock out; a spray of keys from a locked client adds no rows", async () => {
+    const sb = sandbox(`[limits]\nauth_failures = 3\nlockout = "10m"\nauth_failure_log_window = "1h"\n`);
+    const server = await startServer(sb);
+    try {
+      const key = await createKey(sb);
+      const from = (ip: string, auth?: string) => get(`${server.url}/invites_api`, { headers: { "X-Forwarded-For": ip, ...(auth ? { Authorization: `Bearer ${auth}` } : {}) } });
+      // Keyless: refused and audited as `missing`, one row however many, and the network stays open.
+      const keyless = await Promise.all(Array.from({ length: 30 }, () => from("198.51.100.30")));
+      expect(keyless.every((r) => r.status === 403)).toBe(true);
+      expect((await from("198.51.100.30", "wrong")).status).toBe(403); // judged, not locked out
+      await Bun.sleep(200);
+      expect(failures(sb.db).filter((f) => f.ip === "198.51.100.30").map((f) => f.reason)).toEqual(["missing", "malformed"]);
+
+      // Lock 198.51.100.31 out, then spray distinct key ids from it: each would be its own row outside a lockout.
+      for (let i = 0; i < 3; i++) expect((await from("198.51.100.31", `Locker${String(i).padStart(6, "0")}/${"L".repeat(43)}`)).status).toBe(403);
+      await Bun.sleep(200);
+      const before = failures(sb.db).length;
+      const spray = await Promise.all(Array.from({ length: 300 }, (_, i) => from("198.51.100.31", `Spray${String(i).padStart(7, "0")}/${"S".repeat(43)}`)));
+      expect(spray.every((r) => r.status === 429 && r.headers.get("retry-after") !== null)).toBe(true);
+      expect((await from("198.51.100.31", key)).status).toBe(201); // the valid key is served meanwhile
+      await Bun.sleep(200);
+      expect(failures(sb.db).length).toBe(before);
+    } finally {
+      await server.stop();
+      sb.cleanup();
+    }
+  });
+
   test("repeat counts still pending at shutdown are written before the database closes", async () => {
     const sb = sandbox(`[limits]\nauth_failures = 0\nauth_failure_log_window = "1h"\n`);
     const server = await startServer(sb);

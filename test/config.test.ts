@@ -203,7 +203,7 @@ reset_ttl = "1d"
 `,
       );
       const r = await cli(["key", "create", "example.com"], { config: sb.config });
-      expect(r.stderr).toBe("");
+      expect(r.stderr).toBe(`invited: created a new database at ${sb.db}\n`);
       expect(r.code).toBe(0);
     } finally {
       sb.cleanup();

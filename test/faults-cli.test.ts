@@ -29,7 +29,8 @@ const hasInviteCreate = await (async () => {
 
 describe("CLI under server load", () => {
   test(`${COMMANDS} key create commands all succeed and each key works over HTTP at once; deletes take effect at once`, async () => {
-    // Lockouts off: the deleted keys' refusals would otherwise lock out this one client address (and the load).
+    // Lockouts off: the deleted keys' refusals would otherwise lock this one client address out, and their 403s
+    // (the proof that a delete took effect) would turn into 429s. (The valid load key would be served either way.)
     const sb = sandbox("[limits]\nauth_failures = 1000000\n");
     const server = await startServer(sb);
     try {

@@ -15,13 +15,20 @@ export interface Sandbox {
   cleanup(): void;
 }
 
-/** A temp dir with a config file whose database lives inside it. `extra` is appended TOML. */
+/**
+ * A temp dir with a config file whose database lives inside it. `extra` is appended TOML.
+ * The registration throttle (5/hour per address by default) would refuse most tests' registrations, which all come
+ * from 127.0.0.1, so it is off unless `extra` sets `registration_rate` itself.
+ */
 export function sandbox(extra = "", opts: { port?: number; host?: string; publicUrl?: string } = {}): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), "invited-test-"));
   const db = join(dir, "invited.db");
   const config = join(dir, "invited.toml");
   const host = opts.host ?? "example.com";
   const hasHosts = /^\[hosts\./m.test(extra);
+  if (!/^registration_rate\s*=/m.test(extra)) {
+    extra = /^\[limits\]$/m.test(extra) ? extra.replace(/^\[limits\]$/m, '[limits]\nregistration_rate = "off"') : `${extra}\n[limits]\nregistration_rate = "off"\n`;
+  }
   const toml = [
     "[server]",
     `listen = "127.0.0.1:${opts.port ?? 0}"`,
@@ -54,10 +61,10 @@ const CLEAN_ENV = (() => {
 })();
 
 /** Runs the real CLI. `config` adds `--config FILE` at the end unless null. */
-export async function cli(args: string[], opts: { config?: string | null; env?: Record<string, string>; stdin?: string; cwd?: string } = {}): Promise<CliResult> {
+export async function cli(args: string[], opts: { config?: string | null; env?: Record<string, string>; stdin?: string; cwd?: string; umask?: string } = {}): Promise<CliResult> {
   const argv = [...BIN, ...args];
   if (opts.config) argv.push("--config", opts.config);
-  const proc = Bun.spawn(argv, {
+  const proc = Bun.spawn(opts.umask === undefined ? argv : ["sh", "-c", `umask ${opts.umask} && exec "$@"`, "sh", ...argv], {
     cwd: opts.cwd ?? ROOT,
     env: { ...CLEAN_ENV, ...(opts.env ?? {}) },
     stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
@@ -86,10 +93,12 @@ export interface TestServer {
 }
 
 /** Starts `invited serve` for a sandbox on a free port and waits until /healthz answers. */
-export async function startServer(sb: Sandbox, opts: { env?: Record<string, string>; port?: number } = {}): Promise<TestServer> {
+export async function startServer(sb: Sandbox, opts: { env?: Record<string, string>; port?: number; umask?: string } = {}): Promise<TestServer> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = opts.port ?? freePort();
-    const proc = Bun.spawn([...BIN, "serve", "--config", sb.config], {
+    const argv = [...BIN, "serve", "--config", sb.config];
+    // With a umask, through sh so that the server itself starts under it.
+    const proc = Bun.spawn(opts.umask === undefined ? argv : ["sh", "-c", `umask ${opts.umask} && exec "$@"`, "sh", ...argv], {
       cwd: sb.dir,
       env: { ...CLEAN_ENV, INVITED_LISTEN: `127.0.0.1:${port}`, ...(opts.env ?? {}) },
       stdin: "ignore",

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { cli, createKey, get, rawRequest, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { createKeyWith } from "./api-helpers.ts";
 
 const CORS = {
   "access-control-allow-origin": "*",
@@ -185,6 +186,31 @@ describe("methods and CORS", () => {
     const odd = await rawRequest(server.port, `PROPFIND /invites_api?key=${key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     expect(odd).toMatch(/^HTTP\/1\.1 (405|400)/);
     expect(countInvites(sb)).toBe(before);
+  });
+});
+
+describe("caching", () => {
+  test("every answer is Cache-Control: no-store, the ones carrying a token first", async () => {
+    const bearer = { Authorization: `Bearer ${key}` };
+    const limited = await createKeyWith(sb, ["--rate", "1/min"]);
+    const answers: [string, Response][] = [
+      ["201 ?key=", await get(`${server.url}/invites_api?key=${key}`)],
+      ["201 bearer POST", await get(`${server.url}/invites_api`, { method: "POST", headers: bearer })],
+      ["201 JSON", await get(`${server.url}/invites_api`, { headers: { ...bearer, Accept: "application/json" } })],
+      ["303", await get(`${server.url}/invites_api?redirect=1`, { headers: bearer })],
+      ["303 JSON", await get(`${server.url}/invites_api?redirect=1`, { headers: { ...bearer, Accept: "application/json" } })],
+      ["403", await get(`${server.url}/invites_api?key=nope`)],
+      ["201 limited", await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${limited}` } })],
+      ["429", await get(`${server.url}/invites_api`, { headers: { Authorization: `Bearer ${limited}` } })],
+      ["405", await get(`${server.url}/invites_api`, { method: "PUT", headers: bearer })],
+      ["204", await get(`${server.url}/invites_api`, { method: "OPTIONS" })],
+    ];
+    for (const [name, r] of answers) {
+      expect(`${name}: ${r.status} ${r.headers.get("cache-control")}`).toBe(`${name}: ${name.slice(0, 3)} no-store`);
+    }
+    const json = (await answers[2]![1].json()) as { token?: unknown };
+    expect(json.token).toBeString(); // the answer that must not be cached does carry the token
+    expect(answers[3]![1].headers.get("location")).toContain("?");
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { cli, sandbox, type Sandbox } from "./helpers.ts";
+import { migrate } from "./audit-support.ts";
 import { auditEvents, createInvite, inviteRow, makeAccount, query, withRunningServer } from "./invite-helpers.ts";
 
 let sb: Sandbox;
@@ -136,6 +137,7 @@ describe("invite list / show / revoke", () => {
   });
 
   test("list of a host with no invites prints nothing on stdout", async () => {
+    await migrate(sb);
     const r = await run("invite", "list", "example.com");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
@@ -160,6 +162,7 @@ describe("invite list / show / revoke", () => {
   });
 
   test("revoke: unknown id is `Error: invite not found` (exit 1); revoking twice is fine and audited once", async () => {
+    await migrate(sb);
     const missing = await run("invite", "revoke", "example.com", "doesnotexist");
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe("Error: invite not found\n");

@@ -9,7 +9,8 @@ describe("invited key (prosodyctl mod_invites_api compatible)", () => {
     try {
       const r = await cli(["key", "create", "example.com", "My test key"], { config: sb.config });
       expect(r.code).toBe(0);
-      expect(r.stderr).toBe("");
+      // The first command that writes creates the database, and says where (stderr, so stdout stays one line).
+      expect(r.stderr).toBe(`invited: created a new database at ${sb.db}\n`);
       const lines = r.stdout.split("\n");
       expect(lines.length).toBe(2);
       expect(lines[1]).toBe("");

@@ -52,6 +52,9 @@ describe("GET /metrics", () => {
       expect(m.get('invited_invites_redeemed_total{host="example.com"}')).toBe(0);
       expect(m.get('invited_auth_failures_total{kind="api_key"}')).toBe(1);
       expect(m.get("invited_lockouts_total")).toBe(0);
+      expect(m.get("invited_locked_out_requests_total")).toBe(0);
+      expect(m.get("invited_untrusted_forwarded_requests_total")).toBe(0);
+      expect(m.get("invited_invalid_forwarded_requests_total")).toBe(0);
       expect(m.get("invited_db_busy_total")).toBe(0);
       expect(m.get('invited_db_write_failures_total{reason="readonly"}')).toBe(0);
       expect(m.get("invited_db_commits_total")).toBeGreaterThan(0);
@@ -92,7 +95,8 @@ describe("GET /metrics", () => {
       expect((await get(`${server.url}/invites_api`, { headers: { Authorization: "Bearer x" } })).status).toBe(429);
       const m = await scrape(server.url);
       expect(m.get("invited_lockouts_total")).toBe(1);
-      expect(m.get('invited_auth_failures_total{kind="api_key"}')).toBe(3);
+      expect(m.get('invited_auth_failures_total{kind="api_key"}')).toBe(3); // the refusal during the lockout is not a further failure
+      expect(m.get("invited_locked_out_requests_total")).toBe(1);
     }));
 
   test("is a 404 for addresses outside metrics_allow, judged after X-Forwarded-For from a trusted proxy", () =>

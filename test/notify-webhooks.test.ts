@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { cli, createKey, freePort, sandbox, startServer, type Sandbox } from "./helpers.ts";
 import { auditEvents, createInvite, query, register } from "./invite-helpers.ts";
 import { eventually, newSecret, startReceiver } from "./provision-helpers.ts";
+import { migrate } from "./audit-support.ts";
 import { MAX_RETRY_DELAY, nextAttemptAt } from "../src/notify/service.ts";
 
 const cleanups: (() => unknown)[] = [];
@@ -344,6 +345,7 @@ describe("webhooks CLI and config errors", () => {
   test("list without any endpoint says so", async () => {
     const sb = sandbox();
     cleanups.push(() => sb.cleanup());
+    await migrate(sb);
     const r = await cli(["webhooks", "list"], { config: sb.config });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("no notification endpoints are configured");

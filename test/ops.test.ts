@@ -153,17 +153,22 @@ describe("invited check", () => {
       expect(r.stdout).toMatch(/^config\s+ok\s+.*invited\.toml is valid$/m);
       expect(r.stdout).toMatch(/^database\s+ok\s+.*invited\.db \([\d.]+ KiB\), integrity_check ok; api_keys 1, invites 0, redemptions 0, audit_events 1$/m);
       expect(r.stdout).toMatch(new RegExp(`^migrations\\s+ok\\s+${migrations.length} applied, none pending$`, "m"));
+      expect(r.stdout).toMatch(/^permissions\s+ok\s+.*invited\.db \(and its -wal, -shm\) open to the owner only$/m);
       expect(r.stdout).toMatch(/^geoip\s+ok\s+built-in .*NRO.*lookup works \(193\.0\.6\.139 -> NL\)$/m);
+      expect(r.stdout).toMatch(/^proxies\s+ok\s+no X-Forwarded-For from peers outside trusted_proxies in the last 7 days$/m);
       expect(r.stdout).toContain(`  database.path = ${JSON.stringify(sb.db)}\n`);
       expect(r.stdout).toContain('  server.shutdown_timeout = "5s"\n');
       expect(r.stdout).toContain('  server.idle_timeout = "30s"\n');
       expect(r.stdout).toMatch(/^ {2}server\.listen = "127\.0\.0\.1:0"$/m);
+      expect(r.stdout).toMatch(/^usernames\s+ok\s+0 account name\(s\) follow the username rules$/m);
+      expect(r.stdout).toContain('  hosts."example.com".username_min_length = 2\n');
+      expect(r.stdout).toContain('  hosts."example.com".reserved_usernames = ["admin","administrator","root","postmaster","hostmaster","webmaster","abuse","security","support","noc","info","xmpp","www","mail","ftp","system","example"]\n');
 
       const json = await cli(["check", "--json", "--quick"], { config: sb.config });
       expect(json.code).toBe(0);
       const report = JSON.parse(json.stdout);
       expect(report.ok).toBe(true);
-      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "migrations", "geoip", "prosody example.com"]);
+      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "permissions", "migrations", "usernames", "geoip", "proxies", "prosody example.com"]);
       expect(report.checks[1].detail).toContain("quick_check ok");
       expect(report.settings["database.busy_timeout"]).toBe("5s");
       expect(report.settings["server.max_body_size"]).toBe(1048576);

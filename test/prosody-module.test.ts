@@ -8,10 +8,10 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { ROOT, cli, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { accountCount, auditEvents, createInvite, inviteRow, query } from "./invite-helpers.ts";
-import { PROSODY, PROSODYCTL, eventually, startProsody, startRelay, xmppLogin, type Prosody, type Relay } from "./provision-helpers.ts";
+import { eventually, startRelay, type Relay } from "./provision-helpers.ts";
+import { HOST, PROSODY, PROSODYCTL, startProsody, xmppLogin, type Prosody } from "./prosody-helpers.ts";
 import { XmppRegistrant, appSignUp } from "./xmpp-register.ts";
 
-const HOST = "example.com";
 const CLIENT = "::1"; // the app's address as Prosody sees it
 
 /** Prosody's data file of one user in one store (internal storage: data/example%2ecom/STORE/USER.dat). */
@@ -41,7 +41,11 @@ if (!PROSODY || !PROSODYCTL) {
     };
 
     beforeAll(async () => {
-      sb = sandbox(`[hosts."${HOST}"]
+      // Every app here connects from ::1; the throttle on the client's address is tested in api-xmpp.test.ts.
+      sb = sandbox(`[limits]
+registration_rate = "off"
+
+[hosts."${HOST}"]
 public_url = "https://${HOST}"
 prosody_roles = ["support"]
 `);
@@ -72,7 +76,7 @@ invited_retry_interval = 1`,
     });
 
     const signUp = (token: string, username: string, password: string) => appSignUp(prosody.port, HOST, token, username, password, CLIENT);
-    const login = (username: string, password: string) => xmppLogin(prosody.port, HOST, username, password);
+    const login = (username: string, password: string) => xmppLogin(prosody.port, username, password);
 
     test("an invited token registers in-band; the SCRAM login works; invited has the account, the ledger row and both events", async () => {
       const invite = await createInvite(sb);

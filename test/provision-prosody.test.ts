@@ -1,11 +1,12 @@
 // End to end with a real downstream: a Prosody started on loopback with a temporary config and data directory, the
 // command provider running prosodyctl (password on stdin), and a real XMPP client logging in with the result.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { HOST, PROSODY, PROSODYCTL, startProsody, xmppLogin, type Prosody } from "./prosody-helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
-import { PROSODY, PROSODYCTL, eventually, startProsody, xmppLogin, type Prosody } from "./provision-helpers.ts";
-
-const HOST = "example.com";
+import { eventually } from "./provision-helpers.ts";
 
 if (!PROSODY || !PROSODYCTL) {
   if (process.env.CI) {
@@ -52,9 +53,9 @@ timeout = "30s"
       expect(query<{ password_hash: string | null }>(sb, "SELECT password_hash FROM accounts WHERE username = 'alice'")[0]!.password_hash).toBeNull();
       expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 1, reserved: 0 });
 
-      expect(await xmppLogin(prosody.port, HOST, "alice", "correct horse battery")).toBe("ok");
-      expect(await xmppLogin(prosody.port, HOST, "alice", "wrong horse battery")).toBe("not-authorized");
-      expect(await xmppLogin(prosody.port, HOST, "nobody", "correct horse battery")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, "alice", "correct horse battery")).toBe("ok");
+      expect(await xmppLogin(prosody.port, "alice", "wrong horse battery")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, "nobody", "correct horse battery")).toBe("not-authorized");
       expect(server.output()).not.toContain("correct horse battery");
     });
 
@@ -63,8 +64,8 @@ timeout = "30s"
       expect((await register(server, invite.token, "dora", "first password 1")).status).toBe(200);
       const reset = await createInvite(sb, ["--reset", "dora"]);
       expect((await register(server, reset.token, "dora", "second password 2")).status).toBe(200);
-      expect(await xmppLogin(prosody.port, HOST, "dora", "second password 2")).toBe("ok");
-      expect(await xmppLogin(prosody.port, HOST, "dora", "first password 1")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, "dora", "second password 2")).toBe("ok");
+      expect(await xmppLogin(prosody.port, "dora", "first password 1")).toBe("not-authorized");
     });
 
     test("a name that already exists in Prosody: prosodyctl refuses, the person is asked to try again, the invite still works", async () => {
@@ -79,9 +80,40 @@ timeout = "30s"
       await eventually(() => server.output().includes("That user already exists"), 5000, "prosodyctl's message in the log");
       expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 0, reserved: 0 });
       // Bob's own password still works, and the invite creates another account.
-      expect(await xmppLogin(prosody.port, HOST, "bob", "bobs own pw")).toBe("ok");
+      expect(await xmppLogin(prosody.port, "bob", "bobs own pw")).toBe("ok");
       expect((await register(server, invite.token, "carol", "a fine passphrase")).status).toBe(200);
-      expect(await xmppLogin(prosody.port, HOST, "carol", "a fine passphrase")).toBe("ok");
+      expect(await xmppLogin(prosody.port, "carol", "a fine passphrase")).toBe("ok");
+    });
+
+    test("bob + U+034F (and other invisible characters Prosody strips) is refused before Prosody is asked: Prosody's bob stays untouched", async () => {
+      // bob exists in Prosody with his own password (made directly; the test above may have made him already).
+      const direct = Bun.spawn([PROSODYCTL!, "--config", prosody.config, "adduser", "bob@example.com"], { stdin: new TextEncoder().encode("bobs own pw\nbobs own pw\n"), stdout: "pipe", stderr: "pipe" });
+      await direct.exited;
+      expect(await xmppLogin(prosody.port, "bob", "bobs own pw")).toBe("ok");
+      const failuresBefore = auditEvents(sb, "provision.failed").length;
+      for (const name of ["bob\u034F", "bob\uFE0F", "b\u200Dob", "bo\u00ADb", "mallory\u034F"]) {
+        const invite = await createInvite(sb);
+        const r = await register(server, invite.token, name, "the attacker's pw");
+        expect(r.status).toBe(400);
+        expect(await r.text()).toContain("invisible or blank characters");
+        expect(inviteRow(sb, invite.id)).toMatchObject({ uses: 0, reserved: 0 });
+      }
+      expect(auditEvents(sb, "provision.failed")).toHaveLength(failuresBefore); // prosodyctl was never run
+      expect(query(sb, "SELECT username FROM accounts WHERE username LIKE 'b%b%' OR username LIKE 'mallory%'")).toEqual([]);
+      expect(await xmppLogin(prosody.port, "bob", "bobs own pw")).toBe("ok");
+      expect(await xmppLogin(prosody.port, "bob", "the attacker's pw")).toBe("not-authorized");
+      expect(await xmppLogin(prosody.port, "mallory", "the attacker's pw")).toBe("not-authorized");
+    });
+
+    test("a Japanese name with Latin letters reaches Prosody exactly as invited stores it", async () => {
+      const invite = await createInvite(sb);
+      const r = await register(server, invite.token, "\u5C71\u7530Taro", "a japanese passphrase");
+      expect(r.status).toBe(200);
+      expect(await r.text()).toContain("\u5C71\u7530taro@example.com");
+      // Prosody's internal storage names the account file after the node, each non-alphanumeric byte as %xx.
+      // (@xmpp/client's SASL cannot send a non-Latin-1 username, so the file is the check.)
+      const node = [...new TextEncoder().encode("\u5C71\u7530taro")].map((b) => (/[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, "0")}`)).join("");
+      expect(existsSync(join(prosody.dir, "data", "example%2ecom", "accounts", `${node}.dat`))).toBe(true);
     });
   });
 }

@@ -1,8 +1,11 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, strictCommand } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, withReadOnlyContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseLabels } from "../invites/service.ts";
-import { deleteAccount, listAccounts } from "./service.ts";
+import { deleteAccount, listAccounts, showUsername } from "./service.ts";
+import { AccountStatusError, accountProfile, inviteTree, type TreeNode } from "./tree.ts";
+import { accountJson, accountDetailJson } from "./view.ts";
+import { disableAccount, enableAccount } from "./disable.ts";
 
 const listArgs = { host: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
 
@@ -10,7 +13,7 @@ const list = strictCommand({
   meta: { name: "list", description: "List a host's accounts" },
   args: listArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const accounts = listAccounts(ctx, host.name);
       if (args.json) {
@@ -34,7 +37,7 @@ const list = strictCommand({
       process.stdout.write(
         formatTable(
           ["USERNAME", "CREATED", "ROLES", "GROUPS", "INVITE", "INVITED BY"],
-          accounts.map((a) => [a.username, isoTime(a.createdAt), parseLabels(a.roles).join(",") || "-", parseLabels(a.groups).join(",") || "-", a.inviteId ?? "-", a.invitedBy ?? "-"]),
+          accounts.map((a) => [showUsername(a.username), isoTime(a.createdAt), parseLabels(a.roles).join(",") || "-", parseLabels(a.groups).join(",") || "-", a.inviteId ?? "-", a.invitedBy ?? "-"]),
         ),
       );
     });
@@ -54,7 +57,111 @@ const del = strictCommand({
   },
 });
 
+const showArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
+
+const show = strictCommand({
+  meta: { name: "show", description: "Show an account, who invited it and the accounts it invited" },
+  args: showArgs,
+  run: ({ args }) => {
+    return withReadOnlyContext(args, (ctx) => {
+      const host = requireHost(ctx, args.host);
+      const profile = accountProfile(ctx, host.name, args.user);
+      if (!profile) throw new CliError(`no account '${args.user}' on ${host.name}`);
+      const a = profile.account;
+      if (args.json) return printJson(accountDetailJson(profile));
+      process.stdout.write(
+        formatTable(
+          ["FIELD", "VALUE"],
+          [
+            ["address", `${a.username}@${a.host}`],
+            ["created", isoTime(a.createdAt)],
+            ["invited by", profile.invitedBy ?? "-"],
+            ["invite creator", a.invitedBy ?? "-"],
+            ["status", a.disabledAt === null ? "enabled" : `disabled since ${isoTime(a.disabledAt)}`],
+            ["roles", parseLabels(a.roles).join(",") || "-"],
+            ["invitees", profile.invitees.map((i) => i.username).join(", ") || "-"],
+          ],
+        ),
+      );
+    });
+  },
+});
+
+const treeArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: false }, ...jsonArg, ...configArg } as const;
+
+function treeJson(n: TreeNode): unknown {
+  return { ...accountJson(n.account), invitees: n.children.map(treeJson) };
+}
+
+/** Roots at the left with where their invite came from; below each, the accounts it invited. */
+function treeLines(nodes: TreeNode[], prefix = "", depth = 0, out: string[] = []): string[] {
+  nodes.forEach((n, i) => {
+    const last = i === nodes.length - 1;
+    const label = `${n.account.username}${n.account.disabledAt !== null ? " [disabled]" : ""}${depth === 0 ? ` (${n.account.invitedBy ?? "no invite"})` : ""}`;
+    out.push((depth === 0 ? label : `${prefix}${last ? "└─ " : "├─ "}${label}`).replace(/[\x00-\x1f\x7f]/g, "?"));
+    treeLines(n.children, depth === 0 ? "" : prefix + (last ? "   " : "│  "), depth + 1, out);
+  });
+  return out;
+}
+
+const tree = strictCommand({
+  meta: { name: "tree", description: "Print who invited whom: the tree below USER, or the whole host (invites made by the CLI or a key are roots)" },
+  args: treeArgs,
+  run: ({ args }) => {
+    return withReadOnlyContext(args, (ctx) => {
+      const host = requireHost(ctx, args.host);
+      const nodes = inviteTree(ctx, host.name, args.user ?? null);
+      if (!nodes) throw new CliError(`no account '${args.user}' on ${host.name}`);
+      if (args.json) return printJson(nodes.map(treeJson));
+      if (nodes.length === 0) {
+        process.stderr.write("no accounts\n");
+        return;
+      }
+      process.stdout.write(treeLines(nodes).join("\n") + "\n");
+    });
+  },
+});
+
+const statusArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, ...configArg } as const;
+
+const disable = strictCommand({
+  meta: { name: "disable", description: "Disable an account: no sign-in, no invites, its sessions end and its open invites are revoked" },
+  args: statusArgs,
+  run: ({ args }) => {
+    return withContext(args, async (ctx) => {
+      const host = requireHost(ctx, args.host);
+      try {
+        const r = await disableAccount(ctx, CLI_ORIGIN, host.name, args.user);
+        process.stderr.write(
+          r.changed
+            ? `disabled; ${r.sessionsEnded} session(s) ended, ${r.invitesRevoked.length} open invite(s) revoked\n`
+            : `already disabled; ${r.sessionsEnded} session(s) ended, ${r.invitesRevoked.length} open invite(s) revoked\n`,
+        );
+      } catch (e) {
+        if (e instanceof AccountStatusError) throw new CliError(e.message);
+        throw e;
+      }
+    });
+  },
+});
+
+const enable = strictCommand({
+  meta: { name: "enable", description: "Enable a disabled account again (revoked invites stay revoked)" },
+  args: statusArgs,
+  run: ({ args }) => {
+    return withContext(args, async (ctx) => {
+      const host = requireHost(ctx, args.host);
+      try {
+        process.stderr.write((await enableAccount(ctx, CLI_ORIGIN, host.name, args.user)) ? "enabled\n" : "already enabled\n");
+      } catch (e) {
+        if (e instanceof AccountStatusError) throw new CliError(e.message);
+        throw e;
+      }
+    });
+  },
+});
+
 export const userCommand = defineCommand({
-  meta: { name: "user", description: "List and delete accounts" },
-  subCommands: { list, delete: del },
+  meta: { name: "user", description: "List, show, disable and delete accounts; the invite tree" },
+  subCommands: { list, show, tree, disable, enable, delete: del },
 });

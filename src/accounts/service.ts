@@ -1,52 +1,33 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNull, ne, sql } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { accounts } from "./schema.ts";
+import { invites } from "../invites/schema.ts";
 import { recordEvent } from "../audit/service.ts";
+import { legacyNormaliseUsername, normaliseUsername, usernameSkeleton } from "./username.ts";
 
 export type Account = typeof accounts.$inferSelect;
 
-export type UsernameProblem = "empty" | "too_long" | "forbidden_characters" | "leading_dash";
-
-/** NFKC then lower case, so look-alike forms of one name map to one account. */
-export function normaliseUsername(input: string): string {
-  return input.normalize("NFKC").toLowerCase();
-}
-
-/**
- * Checks a normalised username: no whitespace/control characters or any of @ / : " ' & < >, and not too long.
- * U+FFFD is refused too: it is what undecodable bytes in a form turn into.
- */
-export function checkUsername(username: string, host: Pick<HostConfig, "usernameMaxLength" | "provision">): UsernameProblem | null {
-  if (username.length === 0) return "empty";
-  if ([...username].length > host.usernameMaxLength) return "too_long";
-  if (/[\s\p{C}\uFFFD@\/:"'&<>]/u.test(username)) return "forbidden_characters";
-  // A command provider puts the name into argv, where a leading "-" could be taken for an option. Checked here so
-  // an invite bound to such a name cannot be made (by the API or the CLI) only to fail at registration.
-  if (host.provision.type === "command" && username.startsWith("-")) return "leading_dash";
-  return null;
-}
-
-const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
-  empty: "is empty",
-  too_long: "is too long",
-  forbidden_characters: "contains spaces or forbidden characters (@ / : \" ' & < >)",
-  leading_dash: "must not start with '-' on this host (its accounts are created by a command)",
-};
-
-/** What checkUsername found, as one sentence for the CLI and the API ("username is too long"). */
-export function usernameProblemMessage(problem: UsernameProblem): string {
-  return `username ${USERNAME_PROBLEMS[problem]}`;
-}
+export {
+  checkUsername,
+  normaliseUsername,
+  showUsername,
+  usernameProblemMessage,
+  usernameSkeleton,
+  type UsernameProblem,
+} from "./username.ts";
 
 export type PasswordProblem = "too_short" | "contains_username" | "too_long" | "forbidden_characters";
 
-/** At least password_min_length characters, at most 1024, no control characters, and not containing the username. */
+/**
+ * At least password_min_length characters, at most 1024, no control characters, and not containing the username
+ * (when it has 3 or more characters: "a" or "jo" inside a password says nothing about it).
+ */
 export function checkPassword(password: string, username: string, host: Pick<HostConfig, "passwordMinLength">): PasswordProblem | null {
   if (password.length > 1024) return "too_long";
   if (/[\x00-\x1f\x7f]/.test(password)) return "forbidden_characters";
   if ([...password].length < host.passwordMinLength) return "too_short";
-  if (username && normaliseUsername(password).includes(normaliseUsername(username))) return "contains_username";
+  if ([...username].length >= 3 && normaliseUsername(password).includes(normaliseUsername(username))) return "contains_username";
   return null;
 }
 
@@ -55,8 +36,73 @@ export function hashPassword(password: string): Promise<string> {
   return Bun.password.hash(password, { algorithm: "argon2id" });
 }
 
+/**
+ * The account with this name: stored exactly so, or as the name normalises the current way, or else the way
+ * accounts made before the PRECIS rules were (NFKC + lower case), so such accounts can still be reset and deleted.
+ */
 export function findAccount(ctx: AppContext, host: string, username: string): Account | null {
-  return ctx.db.orm.select().from(accounts).where(and(eq(accounts.host, host), eq(accounts.username, normaliseUsername(username)))).get() ?? null;
+  const byName = (name: string) => ctx.db.orm.select().from(accounts).where(and(eq(accounts.host, host), eq(accounts.username, name))).get() ?? null;
+  for (const name of new Set([username, normaliseUsername(username), legacyNormaliseUsername(username)])) {
+    const found = byName(name);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** Why a name cannot be registered on a host although its format is fine. */
+export type UsernameConflict = "taken" | "confusable" | "bound";
+
+/**
+ * Inside the caller's write job (or as an early read before it): whether `username` (normalised) is free on the
+ * host. "taken": an account has this name; "confusable": an account has the same UTS #39 skeleton; "bound": an
+ * open account invite (not revoked, not expired, uses left), other than `exceptInviteId`, is bound to this name or
+ * a look-alike, which reserves it for that invite. When `exceptInviteId` is itself bound (to this name), other
+ * bound invites do not block it: two invites bound to one name (made before this rule) must not lock each other out.
+ */
+export function usernameConflictTx(ctx: AppContext, hostName: string, username: string, exceptInviteId?: string | null, now = Date.now()): UsernameConflict | null {
+  const skeleton = usernameSkeleton(username);
+  // Two lookups, each on its own index (an OR of both would scan the host's accounts).
+  const byName = ctx.db.orm.select({ id: accounts.id }).from(accounts).where(and(eq(accounts.host, hostName), eq(accounts.username, username))).get();
+  if (byName) return "taken";
+  const bySkeleton = ctx.db.orm.select({ id: accounts.id }).from(accounts).where(and(eq(accounts.skeleton, skeleton), eq(accounts.host, hostName))).limit(1).get();
+  if (bySkeleton) return "confusable";
+  if (exceptInviteId && ctx.db.orm.select({ username: invites.username }).from(invites).where(eq(invites.id, exceptInviteId)).get()?.username) return null;
+  const bound = ctx.db.orm
+    .select({ id: invites.id })
+    .from(invites)
+    .where(
+      and(
+        eq(invites.host, hostName),
+        eq(invites.skeleton, skeleton),
+        eq(invites.kind, "account"),
+        isNull(invites.revokedAt),
+        sql`${invites.expiresAt} > ${now}`,
+        sql`(${invites.maxUses} IS NULL OR ${invites.uses} < ${invites.maxUses})`,
+        exceptInviteId ? ne(invites.id, exceptInviteId) : undefined,
+      ),
+    )
+    .limit(1)
+    .get();
+  return bound ? "bound" : null;
+}
+
+/**
+ * Fills the skeleton column of accounts and bound invites written by a build that had none. Runs at start-up; the
+ * partial indexes make it one empty index probe once done. A skeleton exists for any string, so rows that break
+ * today's rules get one too and keep working.
+ */
+export function backfillUsernameSkeletons(ctx: AppContext): number {
+  const sqlite = ctx.db.sqlite;
+  const accountRows = sqlite.query("SELECT id, username FROM accounts WHERE skeleton IS NULL").all() as { id: number; username: string }[];
+  const inviteRows = sqlite.query("SELECT id, username FROM invites WHERE kind = 'account' AND username IS NOT NULL AND skeleton IS NULL").all() as { id: string; username: string }[];
+  if (accountRows.length === 0 && inviteRows.length === 0) return 0;
+  const setAccount = sqlite.prepare("UPDATE accounts SET skeleton = ? WHERE id = ? AND skeleton IS NULL");
+  const setInvite = sqlite.prepare("UPDATE invites SET skeleton = ? WHERE id = ? AND skeleton IS NULL");
+  sqlite.transaction(() => {
+    for (const r of accountRows) setAccount.run(usernameSkeleton(r.username), r.id);
+    for (const r of inviteRows) setInvite.run(usernameSkeleton(r.username), r.id);
+  }).immediate();
+  return accountRows.length + inviteRows.length;
 }
 
 export function listAccounts(ctx: AppContext, host: string): Account[] {
@@ -93,6 +139,7 @@ export function createAccountTx(ctx: AppContext, input: NewAccount, now = Date.n
         createdAt: now,
         inviteId: input.inviteId,
         invitedBy: input.invitedBy,
+        skeleton: usernameSkeleton(input.username),
       })
       .returning()
       .get();
@@ -115,8 +162,9 @@ export function setPasswordTx(ctx: AppContext, host: string, username: string, p
 
 /** Deletes an account; its ledger rows stay. False if there was no such account. */
 export async function deleteAccount(ctx: AppContext, origin: Origin, host: string, username: string): Promise<boolean> {
-  const name = normaliseUsername(username);
   return ctx.db.write(() => {
+    const name = findAccount(ctx, host, username)?.username;
+    if (name === undefined) return false;
     const gone = ctx.db.orm
       .delete(accounts)
       .where(and(eq(accounts.host, host), eq(accounts.username, name)))

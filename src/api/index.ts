@@ -1,11 +1,13 @@
 import { Elysia, type AnyElysia } from "elysia";
 import { cors } from "@elysiajs/cors";
 import type { AppContext } from "../context.ts";
-import { isStorageUnavailable, logStorageError } from "../http/errors.ts";
+import { isStorageUnavailable } from "../db/errors.ts";
+import { logStorageError } from "../http/errors.ts";
 import { ApiError, errorResponse } from "./errors.ts";
 import { invitesController } from "./invites.ts";
 import { auditController } from "./audit.ts";
 import { xmppController } from "./xmpp.ts";
+import { accountsController } from "./accounts.ts";
 import { docsPage, openApiDocument, type OpenApiDocument } from "./openapi.ts";
 import { pathOf } from "../lib/url.ts";
 
@@ -44,8 +46,12 @@ export function apiV1(ctx: AppContext) {
       switch (code) {
         case "NOT_FOUND":
           return notFoundOrNotAllowed(request);
-        case "PARSE":
+        case "PARSE": {
+          // parseJsonBody's refusals arrive wrapped in Elysia's ParseError.
+          const cause = (error as { cause?: unknown }).cause;
+          if (cause instanceof ApiError) return errorResponse(cause.code, cause.message, cause.headers);
           return errorResponse("invalid_json", "the body is not valid JSON (send {} for all defaults)");
+        }
         case "VALIDATION":
           if ((error as { type?: string }).type === "response") break; // our bug, not the caller's
           return errorResponse("invalid_request", validationMessage(error));
@@ -60,6 +66,7 @@ export function apiV1(ctx: AppContext) {
     .use(invitesController(ctx))
     .use(auditController(ctx))
     .use(xmppController(ctx))
+    .use(accountsController(ctx))
     .get(`${API_PREFIX}/openapi.json`, () => Response.json(document()), { detail: { hide: true } })
     .get(`${API_PREFIX}/docs`, () => new Response(docs(), { headers: DOCS_HEADERS }), { detail: { hide: true } });
 

@@ -14,12 +14,16 @@ import {
   type CreateInviteInput,
 } from "../invites/service.ts";
 import { createdInviteView, inviteView, redemptionView } from "../invites/view.ts";
-import { checkUsername, normaliseUsername, usernameProblemMessage } from "../accounts/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { apiAuth, requireScope } from "./auth.ts";
+import { parseJsonBody, requireJsonObject } from "./body.ts";
 import { ApiError, type ErrorCode } from "./errors.ts";
 import { CreateInviteBody, CreatedInvite, Invite, InviteDetail, InviteIdParams, InvitePage, ListInvitesQuery, RedeemBody, Redeemed, errors } from "./schemas.ts";
+
+// Our parser reads every body (see body.ts) and always answers, so "json" never runs: it is there so the OpenAPI
+// document lists application/json, the one type accepted, as the request body's media type.
+const jsonBody = (): (typeof parseJsonBody | "json")[] => [parseJsonBody, "json"];
 
 const SCOPE_NOTE = (scope: string) => `\n\nRequires scope \`${scope}\`.`;
 
@@ -38,16 +42,17 @@ export function invitesController(ctx: AppContext) {
       },
       {
         scope: "invite:create",
-        parse: "json",
+        parse: jsonBody(),
         transform: requireJsonObject,
         body: CreateInviteBody,
-        response: { 201: CreatedInvite, ...errors(400, 401, 403, 422, 429, 503) },
+        response: { 201: CreatedInvite, ...errors(400, 401, 403, 409, 415, 422, 429, 503) },
         detail: {
           summary: "Create an invite",
           description:
             "Mints an invite for the key's host and answers with its one-time token and links. Location is the new invite's API URL." +
             " kind=reset also needs `invite:create:reset`; non-empty groups or roles need `invite:create:group`." +
             " The key's max_ttl and max_uses ceilings apply (403 ttl_above_key_limit / max_uses_above_key_limit)." +
+            " A bound account invite (username) reserves its name: 409 username_taken when an account has it (or a look-alike; use kind=reset instead) or another open invite is bound to it." +
             SCOPE_NOTE("invite:create"),
           tags: ["invites"],
         },
@@ -80,19 +85,16 @@ export function invitesController(ctx: AppContext) {
     .post(
       "/api/v1/invites/redeem",
       async ({ body, apiKey, apiHost, request }) => {
-        const username = normaliseUsername(body.username);
-        const problem = checkUsername(username, apiHost);
-        if (problem) throw new ApiError("invalid_username", usernameProblemMessage(problem));
-        const result = await redeemInviteForDownstream(ctx, requestOrigin(request, "api", apiKey.id), apiHost.name, body.token, username);
-        if (!result.ok) throw REDEEM_ERRORS[result.reason]();
-        return { invite: inviteView(result.invite), username };
+        const result = await redeemInviteForDownstream(ctx, requestOrigin(request, "api", apiKey.id), apiHost, body.token, body.username);
+        if (!result.ok) throw result.reason === "invalid_username" ? new ApiError("invalid_username", result.message) : REDEEM_ERRORS[result.reason]();
+        return { invite: inviteView(result.invite), username: result.username };
       },
       {
         scope: "invite:redeem",
-        parse: "json",
+        parse: jsonBody(),
         transform: requireJsonObject,
         body: RedeemBody,
-        response: { 200: Redeemed, ...errors(400, 401, 403, 404, 409, 410, 422, 429, 503) },
+        response: { 200: Redeemed, ...errors(400, 401, 403, 404, 409, 410, 415, 422, 429, 503) },
         detail: {
           summary: "Redeem an invite token for a downstream server",
           description:
@@ -137,17 +139,13 @@ export function invitesController(ctx: AppContext) {
     );
 }
 
-/** Runs before validation, which would quietly turn `[]`, `null` or `5` into `{}` for an all-optional schema. */
-function requireJsonObject({ body }: { body: unknown }): void {
-  if (body === null || typeof body !== "object" || Array.isArray(body)) throw new ApiError("invalid_request", "the body must be a JSON object ({} for all defaults)");
-}
-
-const REDEEM_ERRORS: Record<"unknown" | "expired" | "used" | "revoked" | "username_mismatch", () => ApiError> = {
+const REDEEM_ERRORS: Record<"unknown" | "expired" | "used" | "revoked" | "username_mismatch" | "username_taken", () => ApiError> = {
   unknown: () => new ApiError("invite_not_found", "no such invite on this host"),
   expired: () => new ApiError("invite_expired", "the invite has expired"),
   used: () => new ApiError("invite_used", "the invite has no uses left"),
   revoked: () => new ApiError("invite_revoked", "the invite was revoked"),
   username_mismatch: () => new ApiError("username_mismatch", "the invite is bound to another username"),
+  username_taken: () => new ApiError("username_taken", "the username, or one that looks like it, is in use or reserved by another invite"),
 };
 
 type CreateBody = (typeof CreateInviteBody)["static"];
@@ -158,12 +156,8 @@ function inviteInput(body: CreateBody, key: ApiKey, host: HostConfig): CreateInv
   if (kind === "reset") requireScope(key, "invite:create:reset");
   if ((body.groups?.length ?? 0) > 0 || (body.roles?.length ?? 0) > 0) requireScope(key, "invite:create:group");
 
-  let username: string | null = null;
-  if (body.username !== undefined && body.username !== null) {
-    username = normaliseUsername(body.username);
-    const problem = checkUsername(username, host);
-    if (problem) throw new ApiError("invalid_username", usernameProblemMessage(problem));
-  }
+  // The username rules (and, for reset invites, the lookup of an older account) are createInvite's.
+  const username = body.username ?? null;
 
   let ttl: number | undefined;
   if (body.ttl !== undefined) {
@@ -205,6 +199,7 @@ const INVITE_ERRORS: Record<InviteError["code"], ErrorCode> = {
   ttl_too_long: "ttl_too_long",
   invalid_uses: "invalid_uses",
   invalid_username: "invalid_username",
+  username_taken: "username_taken",
   account_missing: "account_missing",
   invalid_label: "invalid_label",
   invalid_note: "invalid_note",

@@ -13,7 +13,13 @@ const DESCRIPTION = [
   "",
   `Scopes: ${SCOPES.map((s) => `\`${s}\``).join(", ")}.`,
   "",
-  "A key over its rate, or a client network locked out after repeated authentication failures, gets 429 with Retry-After.",
+  "A key over its rate gets 429 with Retry-After; so does a key that fails from a client network locked out after repeated",
+  "authentication failures (a key that verifies is still served there).",
+  "",
+  "Request bodies are `application/json` (UTF-8); any other type, or a body without Content-Type, gets 415",
+  "`unsupported_media_type`. A POST with no body at all (and no Content-Type) is the same as `{}`. Arrays and objects",
+  "nested deeper than 32 levels get 400 `too_deep` before the body is parsed; unknown fields, `__proto__` included,",
+  "and a key sent twice get 400 `invalid_request`.",
   "",
   'Every error is `{ "error": { "code": "...", "message": "..." } }`. Codes are stable:',
   "",
@@ -32,6 +38,9 @@ export function openApiDocument(api: AnyElysia) {
     if (!path.startsWith("/api/v1/")) continue;
     for (const op of Object.values(item as Json) as Json[]) {
       op.security = [{ bearer: [] }];
+      // No body is the same as `{}` (see body.ts), so a body whose fields are all optional may be left out.
+      const bodySchema = op.requestBody?.content?.["application/json"]?.schema;
+      if (bodySchema && !(bodySchema.required?.length > 0)) op.requestBody.required = false;
       for (const [status, response] of Object.entries((op.responses ?? {}) as Json)) {
         const codes = Object.entries(ERROR_CODES).filter(([, [s]]) => String(s) === status).map(([c]) => c);
         if (codes.length) response.description = `Error: ${codes.join(", ")} (not every code applies to every route)`;
@@ -54,6 +63,7 @@ export function openApiDocument(api: AnyElysia) {
       { name: "invites", description: "Create, list, show, revoke and redeem invites" },
       { name: "audit", description: "The audit log" },
       { name: "xmpp", description: "In-band registration through the XMPP server (Prosody's mod_invited)" },
+      { name: "accounts", description: "Accounts, the invite tree, and disabling an account" },
     ],
     paths,
     components: {

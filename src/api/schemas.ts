@@ -297,3 +297,59 @@ export const XmppReported = t.Object(
 export function errors(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as Record<number, typeof ErrorBody>;
 }
+
+const accountFields = {
+  username: t.String({ examples: ["alice"] }),
+  invited_by: t.Nullable(t.String(), { description: "The inviting member's username; null when the CLI or an API key made the invite (or there was none)" }),
+  invite_creator: t.Nullable(t.String({ description: "The raw creator of the invite the account was made with: cli, api/token/<KEY ID> or account/<user>@<host>" })),
+  created_at: Time,
+  disabled: t.Boolean(),
+};
+
+export const AccountUserParams = t.Object({ user: t.String({ minLength: 1, maxLength: 1023, description: "The username (any case)" }) });
+
+const accountExample = { username: "bob", invited_by: "alice", invite_creator: "account/alice@example.com", created_at: "2026-07-02T08:30:00.000Z", disabled: false };
+
+export const AccountDetail = t.Object(
+  {
+    ...accountFields,
+    host: t.String(),
+    roles: t.Array(t.String()),
+    groups: t.Array(t.String()),
+    invite_id: t.Nullable(t.String()),
+    disabled_at: t.Nullable(Time),
+    invitees: t.Array(t.Object({ username: t.String(), created_at: Time }), { description: "Accounts made with this member's invites, oldest first" }),
+    tree: t.Array(t.Object({ ...accountFields, depth: t.Integer({ minimum: 1, description: "1: invited by this account; 2: by one of those; ..." }) }), {
+      description: "Everyone below this account in the invite tree, depth first",
+    }),
+  },
+  {
+    examples: [
+      {
+        ...accountExample,
+        host: "example.com",
+        roles: [],
+        groups: [],
+        invite_id: "Q2t3bV9xRk1w",
+        disabled_at: null,
+        invitees: [{ username: "carol", created_at: "2026-07-03T10:00:00.000Z" }],
+        tree: [{ username: "carol", invited_by: "bob", invite_creator: "account/bob@example.com", created_at: "2026-07-03T10:00:00.000Z", disabled: false, depth: 1 }],
+      },
+    ],
+  },
+);
+
+export const DisableAccountBody = t.Object(
+  { reason: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "Kept in the audit event", error: "reason must be a string of 1 to 200 characters" })) },
+  { additionalProperties: false, examples: [{ reason: "spam invites" }] },
+);
+
+export const DisabledAccount = t.Object(
+  {
+    ...accountFields,
+    changed: t.Boolean({ description: "false when the account was already disabled" }),
+    sessions_ended: t.Integer(),
+    invites_revoked: t.Array(t.String(), { description: "Ids of the open invites this member made, now revoked" }),
+  },
+  { examples: [{ ...accountExample, disabled: true, changed: true, sessions_ended: 1, invites_revoked: ["Q2t3bV9xRk1x"] }] },
+);

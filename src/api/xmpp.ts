@@ -1,5 +1,7 @@
 import { Elysia } from "elysia";
 import type { AppContext, Origin } from "../context.ts";
+import type { HostConfig } from "../config/index.ts";
+import { usernameProblemMessage, type UsernameProblem } from "../accounts/service.ts";
 import { parseIp } from "../lib/ip.ts";
 import { checkXmppInvite, commitXmppRegistration, releaseXmppReservation, reserveXmppRegistration, type XmppInvite, type XmppRefusal } from "../registration/xmpp.ts";
 import { apiAuth } from "./auth.ts";
@@ -31,7 +33,7 @@ export function xmppController(ctx: AppContext) {
       "/api/v1/xmpp/check",
       async ({ body, apiHost }) => {
         const result = await checkXmppInvite(ctx, clientOrigin(body.ip), apiHost, body.token);
-        if (!result.ok) throw refusalError(result.reason);
+        if (!result.ok) throw refusalError(apiHost, result);
         return inviteAnswer(result.value);
       },
       {
@@ -52,7 +54,7 @@ export function xmppController(ctx: AppContext) {
       "/api/v1/xmpp/reserve",
       async ({ body, apiHost }) => {
         const result = await reserveXmppRegistration(ctx, clientOrigin(body.ip), apiHost, { token: body.token, username: body.username, exists: body.exists });
-        if (!result.ok) throw refusalError(result.reason);
+        if (!result.ok) throw refusalError(apiHost, result);
         const r = result.reservation;
         return {
           ...inviteAnswer(result.value),
@@ -144,19 +146,29 @@ function inviteAnswer(v: XmppInvite) {
   return { invite_id: v.invite.id, kind: v.kind, username: v.username, roles: v.prosodyRoles, expires_at: new Date(v.invite.expiresAt).toISOString() };
 }
 
-const REFUSALS: Record<XmppRefusal, () => ApiError> = {
-  invite_unknown: () => new ApiError("invite_not_found", "no such invite on this host"),
-  invite_expired: () => new ApiError("invite_expired", "the invite has expired"),
-  invite_used: () => new ApiError("invite_used", "the invite has no uses left"),
-  invite_revoked: () => new ApiError("invite_revoked", "the invite was revoked"),
-  invite_busy: () => new ApiError("invite_busy", "every remaining use of the invite is held by a registration in progress; try again later", { "Retry-After": "30" }),
-  username_invalid: () => new ApiError("invalid_username", "this username is not allowed (spaces or forbidden characters)"),
-  username_too_long: () => new ApiError("invalid_username", "this username is too long"),
-  username_not_allowed: () => new ApiError("username_mismatch", "the invite is for another username"),
-  username_taken: () => new ApiError("username_taken", "this username is already taken"),
-  account_missing: () => new ApiError("account_missing", "there is no account of this name to reset"),
-};
-
-function refusalError(reason: XmppRefusal): ApiError {
-  return REFUSALS[reason]();
+/** The refusals of check and reserve as API errors; a username rule's finding is named in the message. */
+function refusalError(host: HostConfig, refusal: { reason: XmppRefusal; problem?: UsernameProblem } | { reason: "throttled"; retryAfterMs: number }): ApiError {
+  if (refusal.reason === "throttled") {
+    const seconds = String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000)));
+    return new ApiError("too_many_registrations", "too many registrations from this client's network; retry later", { "Retry-After": seconds });
+  }
+  if ("problem" in refusal && refusal.problem) return new ApiError("invalid_username", usernameProblemMessage(refusal.problem, host));
+  switch (refusal.reason) {
+    case "invite_expired":
+      return new ApiError("invite_expired", "the invite has expired");
+    case "invite_used":
+      return new ApiError("invite_used", "the invite has no uses left");
+    case "invite_revoked":
+      return new ApiError("invite_revoked", "the invite was revoked");
+    case "invite_busy":
+      return new ApiError("invite_busy", "every remaining use of the invite is held by a registration in progress; try again later", { "Retry-After": "30" });
+    case "username_not_allowed":
+      return new ApiError("username_mismatch", "the invite is for another username");
+    case "username_taken":
+      return new ApiError("username_taken", "this username is already taken");
+    case "account_missing":
+      return new ApiError("account_missing", "there is no account of this name to reset");
+    default:
+      return new ApiError("invite_not_found", "no such invite on this host");
+  }
 }

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, requireHost, withContext } from "../cli/common.ts";
+import { CliError, configArg, requireHost, withContext, withReadOnlyContext } from "../cli/common.ts";
 import { parseDuration, formatDuration } from "../lib/duration.ts";
 import { AUDIT_TYPES, DEFAULT_QUERY_LIMIT, queryEvents, type AuditQuery } from "./service.ts";
 import { pruneConfigured } from "./retention.ts";
@@ -125,7 +125,7 @@ function view(a: { target?: string; global?: boolean; limit?: string; since?: st
     type: parseType(a.type),
     beforeId: parseBefore(a.before),
   };
-  return withContext(a, (ctx) => {
+  return withReadOnlyContext(a, (ctx) => {
     requireHost(ctx, host);
     const events = queryEvents(ctx, query);
     if (a.json) {

@@ -9,11 +9,13 @@ export interface Location {
   countryCode: string;
   countryName: string | null;
   continent: string | null;
+  /** Only from a database with cities (GeoLite2-City, DB-IP City); the built-in one has countries only. */
+  city: string | null;
 }
 
 export const BUILTIN_GEOIP = "built-in (geo-whois-asn-country, data from the NRO, CC BY 4.0)";
 
-type MmdbRecord = { country?: { iso_code?: string }; registered_country?: { iso_code?: string }; country_code?: string };
+type MmdbRecord = { country?: { iso_code?: string }; registered_country?: { iso_code?: string }; country_code?: string; city?: { names?: { en?: string } } | string };
 
 /**
  * Country lookups from a MaxMind-format database: the built-in one, or a file the admin keeps current
@@ -91,6 +93,20 @@ export class GeoIp {
       countryCode: code,
       countryName: country?.name ?? null,
       continent: country ? ((continents as Record<string, string>)[country.continent] ?? null) : null,
+      city: cityName(rec),
     };
   }
+}
+
+/** MaxMind City databases nest names by language; DB-IP lite files and some others give a plain string. */
+function cityName(rec: MmdbRecord | null): string | null {
+  const c = rec?.city;
+  const name = typeof c === "string" ? c : c?.names?.en;
+  return typeof name === "string" && name !== "" ? name.slice(0, 100) : null;
+}
+
+/** A country's English name from its ISO code ("DE" → "Germany"), or null when unknown. */
+export function countryNameOf(code: string | null | undefined): string | null {
+  if (!code) return null;
+  return (countries as Record<string, { name: string }>)[code.toUpperCase()]?.name ?? null;
 }

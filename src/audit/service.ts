@@ -12,12 +12,20 @@ export const AUDIT_TYPES = [
   "key.enabled",
   "key.auth_failed",
   "auth.lockout",
+  "proxy.untrusted",
   "invite.created",
   "invite.revoked",
   "invite.used",
   "account.registered",
   "account.password_reset",
   "account.deleted",
+  "account.login",
+  "account.login_failed",
+  "account.logout",
+  "account.sessions_ended",
+  "account.password_changed",
+  "account.disabled",
+  "account.enabled",
   "registration.refused",
   "server.started",
   "server.stopped",
@@ -27,6 +35,13 @@ export const AUDIT_TYPES = [
   "webhook.retried",
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
+
+/**
+ * Events anyone can cause without credentials (coalesced, but still numerous): `max_rows` prunes these before real
+ * events. The partial index audit_noise_host_at (schema.ts) repeats this list; keep the two the same.
+ */
+export const NOISE_TYPES = ["registration.refused", "key.auth_failed", "account.login_failed"] as const;
+const NOISE_CONDITION = `type IN (${NOISE_TYPES.map((t) => `'${t}'`).join(", ")})`;
 
 export interface AuditInput {
   type: AuditType;
@@ -55,6 +70,7 @@ export function recordEvent(ctx: AppContext, origin: Origin, event: AuditInput, 
     where.countryCode,
     where.countryName,
     where.continent,
+    where.city,
     origin.userAgent ? origin.userAgent.slice(0, 512) : null,
     event.details ? JSON.stringify(event.details) : "{}",
   );
@@ -68,18 +84,20 @@ export function storedClientIp(ctx: AppContext, ip: string | null): string | nul
   return ip ? clientFields(ctx, ip).ip : null;
 }
 
-interface ClientFields {
+export interface ClientFields {
   ip: string | null;
   countryCode: string | null;
   countryName: string | null;
   continent: string | null;
+  city: string | null;
 }
-const NO_CLIENT: ClientFields = { ip: null, countryCode: null, countryName: null, continent: null };
+const NO_CLIENT: ClientFields = { ip: null, countryCode: null, countryName: null, continent: null, city: null };
 
 // What an address turns into (stored form + location) only changes with the config or the GeoIP file, and the same
 // few addresses recur request after request: remember it, bounded, and start over when the GeoIP file changes.
 const clientCache = new WeakMap<AppContext, { generation: number; entries: Map<string, ClientFields> }>();
-function clientFields(ctx: AppContext, ipText: string): ClientFields {
+export function clientFields(ctx: AppContext, ipText: string | null): ClientFields {
+  if (!ipText) return NO_CLIENT;
   let cache = clientCache.get(ctx);
   if (!cache || cache.generation !== ctx.geoip.generation) clientCache.set(ctx, (cache = { generation: ctx.geoip.generation, entries: new Map() }));
   let hit = cache.entries.get(ipText);
@@ -93,6 +111,7 @@ function clientFields(ctx: AppContext, ipText: string): ClientFields {
     countryCode: location?.countryCode ?? null,
     countryName: location?.countryName ?? null,
     continent: location?.continent ?? null,
+    city: location?.city ?? null,
   };
   if (cache.entries.size >= 4096) cache.entries.clear();
   cache.entries.set(ipText, hit);
@@ -103,7 +122,7 @@ function clientFields(ctx: AppContext, ipText: string): ClientFields {
 // measured ~1.5 µs more per row. The column list mirrors schema.ts (audit_events).
 const insertEvent = perDb((db) =>
   db.sqlite.prepare(
-    "INSERT INTO audit_events (at, host, user, source, type, actor, ip, country_code, country_name, continent, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO audit_events (at, host, user, source, type, actor, ip, country_code, country_name, continent, city, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   ),
 );
 
@@ -120,6 +139,7 @@ export interface AuditEvent {
   countryCode: string | null;
   countryName: string | null;
   continent: string | null;
+  city: string | null;
   userAgent: string | null;
   details: Record<string, unknown>;
 }
@@ -150,7 +170,7 @@ export const DEFAULT_QUERY_LIMIT = 20;
 type EventRow = Omit<AuditEvent, "details"> & { details: string };
 
 const COLUMNS =
-  "id, at, host, user, source, type, actor, ip, country_code AS countryCode, country_name AS countryName, continent, user_agent AS userAgent, details";
+  "id, at, host, user, source, type, actor, ip, country_code AS countryCode, country_name AS countryName, continent, city, user_agent AS userAgent, details";
 
 /**
  * Newest events first. Each shape of filter becomes one prepared statement that walks an index backwards from the
@@ -257,10 +277,19 @@ export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<
   // Expired events go host by host along the (host, at) index; there is no index on `at` alone (see schema.ts).
   const deleteExpired = sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE host = ?3 AND at < ?1 ORDER BY at LIMIT ?2)");
   // Over the quota, the oldest go first: each host's oldest along (host, at), merged, and the oldest of those deleted.
+  // Refusals and failed key checks go first (along their partial index), real events only once none are left.
   const oldestOfHost = sqlite.prepare<{ id: number; at: number }, [string, number]>("SELECT id, at FROM audit_events WHERE host = ?1 ORDER BY at, id LIMIT ?2");
+  const oldestNoiseOfHost = sqlite.prepare<{ id: number; at: number }, [string, number]>(
+    `SELECT id, at FROM audit_events WHERE host = ?1 AND ${NOISE_CONDITION} ORDER BY at, id LIMIT ?2`,
+  );
   const deleteIds = sqlite.prepare("DELETE FROM audit_events WHERE id IN (SELECT value FROM json_each(?1))");
+  let noiseLeft = true;
   const deleteOldest = (hosts: string[], take: number): number => {
-    const oldest = hosts.flatMap((h) => oldestOfHost.all(h, take));
+    let oldest = noiseLeft ? hosts.flatMap((h) => oldestNoiseOfHost.all(h, take)) : [];
+    if (oldest.length === 0) {
+      noiseLeft = false;
+      oldest = hosts.flatMap((h) => oldestOfHost.all(h, take));
+    }
     if (hosts.length > 1) oldest.sort((a, b) => a.at - b.at || a.id - b.id);
     return deleteIds.run(JSON.stringify(oldest.slice(0, take).map((r) => r.id))).changes;
   };
@@ -307,6 +336,7 @@ export async function pruneEvents(ctx: AppContext, opts: PruneOptions): Promise<
   } finally {
     deleteExpired.finalize();
     oldestOfHost.finalize();
+    oldestNoiseOfHost.finalize();
     deleteIds.finalize();
   }
   result.ms = performance.now() - started;

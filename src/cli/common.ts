@@ -1,6 +1,6 @@
 import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import { parseArgs } from "node:util";
-import { openContext } from "../bootstrap.ts";
+import { openContext, type OpenOptions } from "../bootstrap.ts";
 import type { AppContext } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 
@@ -20,14 +20,19 @@ export const configArg = {
 
 export const jsonArg = { json: { type: "boolean", description: "Print JSON instead of a table" } } as const;
 
-/** Opens config and database, runs `fn`, and always closes the database. */
-export async function withContext<T>(args: { config?: string }, fn: (ctx: AppContext) => T | Promise<T>): Promise<T> {
-  const ctx = openContext(args.config);
+/** Opens config and database, runs `fn`, and always closes the database. `readOnly` commands never create one. */
+export async function withContext<T>(args: { config?: string }, fn: (ctx: AppContext) => T | Promise<T>, opts: OpenOptions = {}): Promise<T> {
+  const ctx = openContext(args.config, undefined, opts);
   try {
     return await fn(ctx);
   } finally {
     ctx.db.close();
   }
+}
+
+/** For commands that only read (list, show, audit): with no database file they say so instead of creating one. */
+export function withReadOnlyContext<T>(args: { config?: string }, fn: (ctx: AppContext) => T | Promise<T>): Promise<T> {
+  return withContext(args, fn, { readOnly: true });
 }
 
 export function requireHost(ctx: AppContext, name: string | undefined): HostConfig {

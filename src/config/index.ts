@@ -4,6 +4,7 @@ import { BUILTIN_LOGOS, LOGO_TYPES } from "../pages/logos.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { parseAddressList } from "../lib/ip.ts";
 import { webhookSecretProblem } from "../lib/webhooks.ts";
+import { parseRate, type Rate } from "../limits/rate.ts";
 
 export interface ClientApp {
   name: string;
@@ -43,6 +44,37 @@ export interface NotifyEndpoint {
   maxAttempts: number;
 }
 
+/** `[hosts.X.signin]`: where a member's password is checked when they sign in to the account pages. */
+export interface SigninConfig {
+  /** none: sign-in is off (the default when a provider owns the password and no check is configured). */
+  type: "none" | "local" | "xmpp" | "command" | "webhook";
+  /** xmpp: the XMPP server's client port. */
+  server: { hostname: string; port: number } | null;
+  /** xmpp: "starttls" (upgrade when the server offers it) or "direct" (TLS from the first byte, port 5223). */
+  tls: "starttls" | "direct";
+  /** command: argv with {username} {host}; the password goes on stdin in the `stdin` format. */
+  verifyCommand: string[] | null;
+  stdin: string;
+  /** webhook: the endpoint that answers signed `signin.verify` requests with 204 or 401. */
+  url: string | null;
+  secrets: string[];
+  timeout: number;
+}
+
+/** `[hosts.X.user_invites]`: invites that members make from their account page. */
+export interface UserInvitesConfig {
+  /** Invites a member may create per period; 0: members cannot invite. */
+  quota: number;
+  period: number;
+  /** max_uses of each member invite (the most a member may ask for). */
+  uses: number;
+  ttl: number;
+  /** New accounts wait this long before they may invite. */
+  minAccountAge: number;
+  /** Members with one of these roles have no quota. */
+  rolesUnlimited: string[];
+}
+
 export interface HostConfig {
   name: string;
   publicUrl: string; // origin without trailing slash
@@ -51,7 +83,10 @@ export interface HostConfig {
   inviteTtl: number;
   inviteMaxTtl: number;
   resetTtl: number;
+  usernameMinLength: number;
   usernameMaxLength: number;
+  /** As configured (accounts/username.ts compares them normalised and by skeleton). Default: DEFAULT_RESERVED_USERNAMES and the host name's first label. */
+  reservedUsernames: string[];
   passwordMinLength: number;
   apps: ClientApp[] | null; // null: the built-in XMPP client list
   provision: ProvisionConfig;
@@ -62,6 +97,10 @@ export interface HostConfig {
    * offers it while the host's Prosody (mod_invited) has reported in within the last day.
    */
   appRegistration: "auto" | boolean;
+  signin: SigninConfig;
+  userInvites: UserInvitesConfig;
+  /** The account page shows the (stored, prefix-cut) address of each event and session, not only its location. */
+  showIpToUser: boolean;
 }
 
 export interface Config {
@@ -76,6 +115,14 @@ export interface Config {
     idleTimeout: number;
     requestLog: boolean;
     metricsAllow: string[];
+    /** Where the account pages live: ACCOUNT_PATH/login, ACCOUNT_PATH/invites, ... */
+    accountPath: string;
+  };
+  sessions: {
+    /** A session unused this long ends. */
+    idleTimeout: number;
+    /** A session ends this long after sign-in, however busy. */
+    lifetime: number;
   };
   database: { path: string; busyTimeout: number };
   audit: {
@@ -97,6 +144,14 @@ export interface Config {
     lockout: number;
     ipv4Prefix: number;
     ipv6Prefix: number;
+    /** Registration attempts per client network; null: no throttle ("off"). */
+    registrationRate: Rate | null;
+    hashConcurrency: number;
+    hashQueue: number;
+    /** Sign-in attempts per client network; null: no throttle. */
+    signinRate: Rate | null;
+    /** Sign-in attempts per account (name@host, known or not); null: no throttle. */
+    signinAccountRate: Rate | null;
   };
   hosts: Record<string, HostConfig>;
   notify: NotifyEndpoint[];
@@ -105,6 +160,9 @@ export interface Config {
 export class ConfigError extends Error {}
 
 type Table = Record<string, unknown>;
+
+/** While knownSettings() runs: told the path of every key the parser reads. */
+let settingRead: ((path: string) => void) | null = null;
 
 /** Reads one TOML table against a fixed set of keys; every failure names the key path and the file. */
 class Section {
@@ -121,6 +179,7 @@ class Section {
   }
   private raw(key: string): unknown {
     this.seen.add(key);
+    settingRead?.(this.sub(key));
     return this.table[key];
   }
   string(key: string, fallback: string): string {
@@ -239,15 +298,121 @@ function readHost(name: string, s: Section): HostConfig {
     inviteTtl,
     inviteMaxTtl,
     resetTtl,
+    usernameMinLength: s.int("username_min_length", 2, 1, 1023),
     usernameMaxLength: s.int("username_max_length", 64, 1, 1023),
+    reservedUsernames: readReserved(name, s),
     passwordMinLength: s.int("password_min_length", 8, 1, 1024),
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
     prosodyRoles: readProsodyRoles(s),
     appRegistration: readAppRegistration(s),
+    signin: NO_SIGNIN,
+    userInvites: readUserInvites(s.table_("user_invites")),
+    showIpToUser: s.bool("show_ip_to_user", false),
   };
+  if (host.usernameMinLength > host.usernameMaxLength) s.fail("username_min_length", "is greater than username_max_length");
+  if (host.userInvites.ttl > inviteMaxTtl) s.fail("user_invites", "ttl is longer than invite_max_ttl");
+  host.signin = readSignin(s.table_("signin"), host.provision);
   s.done();
   return host;
+}
+
+const NO_SIGNIN: SigninConfig = { type: "none", server: null, tls: "starttls", verifyCommand: null, stdin: "{password}\n", url: null, secrets: [], timeout: 10_000 };
+
+function readSignin(s: Section, provision: ProvisionConfig): SigninConfig {
+  // With no provider invited keeps the password, so it checks it itself; a provider's password must be checked where it lives.
+  const type = s.string("type", provision.type === "none" ? "local" : "none");
+  if (!["none", "local", "xmpp", "command", "webhook"].includes(type)) s.fail("type", `must be "local", "xmpp", "command", "webhook" or "none", got ${JSON.stringify(type)}`);
+  const serverText = s.optionalString("server");
+  const tls = s.string("tls", "starttls");
+  if (tls !== "starttls" && tls !== "direct") s.fail("tls", `must be "starttls" or "direct", got ${JSON.stringify(tls)}`);
+  const verifyCommand = s.raw_("verify_command") === undefined ? null : s.stringList("verify_command", []);
+  const url = s.optionalString("url");
+  const c: SigninConfig = {
+    type: type as SigninConfig["type"],
+    server: null,
+    tls,
+    verifyCommand,
+    stdin: s.string("stdin", "{password}\n"),
+    url: null,
+    secrets: readSecrets(s),
+    timeout: s.duration("timeout", "10s"),
+  };
+  if (c.timeout < 100 || c.timeout > 120_000) s.fail("timeout", "must be between 100ms and 2m");
+  if (type === "xmpp") {
+    if (!serverText) s.fail("server", 'is required when type = "xmpp": the XMPP server\'s client port, like "127.0.0.1:5222"');
+    const listen = parseListen(serverText);
+    if (!listen) s.fail("server", `must be "HOST:PORT", got ${JSON.stringify(serverText)}`);
+    c.server = listen;
+  }
+  if (type === "command") {
+    if (!verifyCommand || verifyCommand.length === 0 || verifyCommand[0] === "") s.fail("verify_command", 'is required when type = "command": a list like ["/usr/local/bin/check-password", "{username}@{host}"]');
+    for (const arg of verifyCommand) checkPlaceholders(s, "verify_command", arg, ["username", "host"]);
+    checkPlaceholders(s, "stdin", c.stdin, ["username", "host", "password"]);
+  }
+  if (type === "webhook") {
+    if (!url) s.fail("url", 'is required when type = "webhook"');
+    c.url = httpUrl(s, "url", url);
+    if (c.secrets.length === 0) s.fail("secret", 'is required when type = "webhook"');
+  }
+  s.done();
+  return c;
+}
+
+function readUserInvites(s: Section): UserInvitesConfig {
+  const c: UserInvitesConfig = {
+    quota: s.int("quota", 0, 0, 10_000),
+    period: s.duration("period", "30d"),
+    uses: s.int("uses", 1, 1, 1000),
+    ttl: s.duration("ttl", "7d"),
+    minAccountAge: durationOrZero(s, "min_account_age"),
+    rolesUnlimited: s.stringList("roles_unlimited", []),
+  };
+  s.done();
+  return c;
+}
+
+/** A duration that may be "0s" (off). */
+function durationOrZero(s: Section, key: string): number {
+  const v = s.raw_(key);
+  if (v === undefined) return 0;
+  const ms = typeof v === "string" ? parseDuration(v, { allowZero: true }) : null;
+  if (ms === null) s.fail(key, `is not a valid duration: ${JSON.stringify(v)} (use e.g. "0s", "24h", "7d")`);
+  return ms;
+}
+
+/** The roles and operator names every host reserves unless it sets `reserved_usernames` itself. */
+export const DEFAULT_RESERVED_USERNAMES = [
+  "admin",
+  "administrator",
+  "root",
+  "postmaster",
+  "hostmaster",
+  "webmaster",
+  "abuse",
+  "security",
+  "support",
+  "noc",
+  "info",
+  "xmpp",
+  "www",
+  "mail",
+  "ftp",
+  "system",
+] as const;
+
+/** `reserved_usernames`: replaces the default list (set [] to reserve nothing), without repeats. */
+function readReserved(hostName: string, s: Section): string[] {
+  const list = s.stringList("reserved_usernames", [...DEFAULT_RESERVED_USERNAMES, hostName.split(".")[0]!]);
+  if (list.length > 10_000) s.fail("reserved_usernames", "has more than 10000 names");
+  return [
+    ...new Set(
+      list.map((n) => {
+        if (n === "" || n.length > 1023) s.fail("reserved_usernames", `must hold names of 1 to 1023 characters, got ${JSON.stringify(n.slice(0, 40))}`);
+        return n;
+      }),
+    ),
+  ];
 }
 
 function readApps(s: Section): ClientApp[] | null {
@@ -384,6 +549,15 @@ function readProvision(s: Section): ProvisionConfig {
   return p;
 }
 
+/** A rate like "5/hour", or "off" for none. */
+function readRate(s: Section, key: string, fallback: string): Rate | null {
+  const text = s.string(key, fallback);
+  if (text === "off") return null;
+  const rate = parseRate(text);
+  if (rate === null) s.fail(key, `must be a rate like "5/hour" (N/sec, N/min, N/hour or N/day) or "off", got ${JSON.stringify(text)}`);
+  return rate;
+}
+
 /** `[[notify]]`: outgoing notification webhooks. */
 function readNotify(root: Section, hosts: Record<string, HostConfig>): NotifyEndpoint[] {
   const v = root.raw_("notify");
@@ -430,15 +604,19 @@ const FIXED_ROUTES = ["/healthz", "/metrics", "/assets/", "/api/v1/"];
  * router serves only one of them (a mint URL answering with a landing page, an invite link redirecting to itself).
  * Hosts may share the same page path with each other, which is the default.
  */
-function checkRoutePaths(invitesApiPath: string, hosts: Record<string, HostConfig>, where: string): void {
+function checkRoutePaths(invitesApiPath: string, accountPath: string, hosts: Record<string, HostConfig>, where: string): void {
   const owners = new Map<string, { key: string; kind: string }>();
   const claim = (path: string, key: string, kind: string) => {
     const fixed = FIXED_ROUTES.find((r) => (r.endsWith("/") ? path === r.slice(0, -1) || path.startsWith(r) : path === r));
     if (fixed) throw new ConfigError(`${where}: '${key}' ${JSON.stringify(path)} is a path invited already serves (${fixed}); choose another`);
     const owner = owners.get(path);
     if (owner && owner.kind !== kind) throw new ConfigError(`${where}: '${owner.key}' and '${key}' are both ${JSON.stringify(path)}; each needs a path of its own`);
+    // The account pages own everything below account_path (login, invites, ...).
+    if (kind !== "account" && (path === accountPath || path.startsWith(`${accountPath}/`)))
+      throw new ConfigError(`${where}: '${key}' ${JSON.stringify(path)} is inside server.account_path ${JSON.stringify(accountPath)}; choose another`);
     owners.set(path, { key, kind });
   };
+  claim(accountPath, "server.account_path", "account");
   claim(invitesApiPath, "server.invites_api_path", "api");
   for (const h of Object.values(hosts)) {
     claim(h.invitePath, `hosts."${h.name}".invite_path`, "landing");
@@ -495,11 +673,20 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     maxBodySize: server.int("max_body_size", 1024 * 1024, 1024, 64 * 1024 * 1024),
     idleTimeout: server.duration("idle_timeout", "30s") / 1000, // whole seconds for Bun; checked below before rounding
     requestLog: server.bool("request_log", true),
+    accountPath: path_(server, "account_path", "/account"),
   };
+  if (serverCfg.accountPath === "/") server.fail("account_path", 'must not be "/"');
   if (serverCfg.idleTimeout < 1 || serverCfg.idleTimeout > 255) server.fail("idle_timeout", "must be between 1s and 255s");
   serverCfg.idleTimeout = Math.round(serverCfg.idleTimeout);
   if (serverCfg.shutdownTimeout > 3_600_000) server.fail("shutdown_timeout", "must be at most 1h"); // systemd gives up long before
   server.done();
+
+  const sessions = root.table_("sessions");
+  const sessionsCfg: Config["sessions"] = { idleTimeout: sessions.duration("idle_timeout", "1h"), lifetime: sessions.duration("lifetime", "7d") };
+  if (sessionsCfg.idleTimeout < 60_000) sessions.fail("idle_timeout", "must be at least 1m");
+  if (sessionsCfg.lifetime < sessionsCfg.idleTimeout) sessions.fail("lifetime", "must not be shorter than idle_timeout");
+  if (sessionsCfg.lifetime > 400 * 86_400_000) sessions.fail("lifetime", "must be at most 400d (browsers cap cookies there)");
+  sessions.done();
 
   const database = root.table_("database");
   const dbPathFromFile = database.string("path", "./invited.db");
@@ -538,6 +725,11 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     lockout: limits.duration("lockout", "15m"),
     ipv4Prefix: limits.int("ipv4_prefix", 32, 0, 32),
     ipv6Prefix: limits.int("ipv6_prefix", 64, 0, 128),
+    registrationRate: readRate(limits, "registration_rate", "5/hour"),
+    hashConcurrency: limits.int("hash_concurrency", 2, 1, 64), // each argon2id hash holds 64 MiB
+    hashQueue: limits.int("hash_queue", 64, 0, 100_000),
+    signinRate: readRate(limits, "signin_rate", "10/min"),
+    signinAccountRate: readRate(limits, "signin_account_rate", "10/hour"),
   };
   limits.done();
 
@@ -550,7 +742,10 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   }
   hostsTable.done();
   if (names.length === 0) {
-    hosts.localhost = readHost("localhost", new Section({ public_url: "http://localhost:5380" }, "hosts.localhost", where));
+    // The built-in host's links point where the server listens, so INVITED_LISTEN=127.0.0.1:18080 gives working links.
+    const wildcard = ["127.0.0.1", "::1", "0.0.0.0", "::", "localhost"].includes(listen!.hostname);
+    const authority = wildcard ? "localhost" : listen!.hostname.includes(":") ? `[${listen!.hostname}]` : listen!.hostname;
+    hosts.localhost = readHost("localhost", new Section({ public_url: `http://${authority}:${listen!.port}` }, "hosts.localhost", where));
   }
   if (env.INVITED_PUBLIC_URL !== undefined) {
     // Convenience for single-host set-ups: overrides public_url of every configured host.
@@ -559,11 +754,11 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
       h.publicUrl = readHost(h.name, s).publicUrl;
     }
   }
-  checkRoutePaths(serverCfg.invitesApiPath, hosts, where);
+  checkRoutePaths(serverCfg.invitesApiPath, serverCfg.accountPath, hosts, where);
   const notify = readNotify(root, hosts);
   root.done();
 
-  return { file, server: serverCfg, database: dbCfg, audit: auditCfg, limits: limitsCfg, hosts, notify };
+  return { file, server: serverCfg, sessions: sessionsCfg, database: dbCfg, audit: auditCfg, limits: limitsCfg, hosts, notify };
 }
 
 /** Loads the config named by --config or INVITED_CONFIG, or the built-in defaults when neither is given. */
@@ -589,4 +784,29 @@ export function loadConfig(file?: string | null, env: Record<string, string | un
 
 export function getHost(config: Config, host: string): HostConfig | null {
   return Object.hasOwn(config.hosts, host) ? config.hosts[host]! : null;
+}
+
+/**
+ * Every setting the parser knows, as `server.listen`, `hosts.NAME.provision.timeout`, `notify[].url`: recorded while
+ * it reads sample configs that reach every table (the parser reads each known key of a table, present or not). The
+ * docs' list of settings is checked against this, so the two cannot drift apart.
+ */
+export function knownSettings(): string[] {
+  const samples: Table[] = [
+    {},
+    {
+      hosts: { sample: { apps: [{ name: "App", platforms: ["web"], url: "https://app.example/" }] } },
+      notify: [{ url: "https://hooks.example/invited", secret: `whsec_${Buffer.alloc(24, 7).toString("base64")}` }],
+    },
+  ];
+  const found = new Set<string>();
+  settingRead = (path) => found.add(path.replace(/^hosts\.(?:sample|localhost)(?=\.|$)/, "hosts.NAME").replace(/"?(\w+)\[\d+\]"?/g, "$1[]"));
+  try {
+    for (const doc of samples) buildConfig(doc, null, {});
+  } finally {
+    settingRead = null;
+  }
+  // Tables and arrays of tables are not settings themselves: keep the keys inside them.
+  const all = [...found];
+  return all.filter((p) => !all.some((q) => q.startsWith(`${p}.`) || q.startsWith(`${p}[]`))).sort();
 }

@@ -1,6 +1,6 @@
 import { constants, type Database as Sqlite, type Statement } from "bun:sqlite";
 import { metrics, storageFailureReason } from "../metrics/index.ts";
-import { isStorageUnavailable } from "../http/errors.ts";
+import { isStorageUnavailable } from "./errors.ts";
 
 interface Job {
   fn: () => unknown;

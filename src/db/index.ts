@@ -1,6 +1,6 @@
 import { Database as Sqlite } from "bun:sqlite";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import { mkdirSync } from "node:fs";
+import { closeSync, fchmodSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import * as keys from "../keys/schema.ts";
 import * as invites from "../invites/schema.ts";
@@ -28,13 +28,19 @@ export interface Db {
 
 export interface OpenOptions {
   busyTimeout?: number;
+  /** Where to warn about a database file that others may read (the server and every command pass theirs). */
+  log?: { warn(message: string): void };
   /** Apply only these migrations (tests use this to build an "older" database). */
   migrations?: Migration[];
   readonly?: boolean;
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): Db {
-  if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:" && !options.readonly) {
+    mkdirSync(dirname(path), { recursive: true });
+    createOwnerOnly(path);
+    if (options.log) for (const problem of fileModeProblems(path)) options.log.warn(problem);
+  }
   const sqlite = new Sqlite(path, options.readonly ? { readonly: true } : { create: true, readwrite: true, strict: true });
   try {
     const busyTimeout = Math.max(0, Math.round(options.busyTimeout ?? 5000));
@@ -73,6 +79,43 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     sqlite.close();
     throw e;
   }
+}
+
+/**
+ * Creates a missing database file as mode 0600, whatever the umask, before SQLite opens it: it holds key and invite
+ * hashes and client addresses. SQLite gives the -wal and -shm it creates later the main file's mode (and fchmods them
+ * to it, so the umask does not matter there either). An existing file is left as it is.
+ */
+function createOwnerOnly(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch {
+    return; // it exists (then it keeps its mode), or SQLite will fail to open it too and say why in its own words
+  }
+  try {
+    fchmodSync(fd, 0o600); // a umask like 0277 would have taken the owner's write bit
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The database, its -wal and -shm: one line for each that exists with any permission for group or others. */
+export function fileModeProblems(path: string): string[] {
+  const problems: string[] = [];
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      continue; // -wal and -shm exist only while a connection is open
+    }
+    if ((mode & 0o077) !== 0) {
+      const octal = mode.toString(8).padStart(4, "0");
+      problems.push(`${file} is mode ${octal}: open to group or others (it holds key and invite hashes and client addresses); chmod 600 ${file}`);
+    }
+  }
+  return problems;
 }
 
 function healthCheck(sqlite: Sqlite, batcher: WriteBatcher, write: Db["write"]): Db["health"] {

@@ -4,7 +4,10 @@ import m0 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m1 from "../../drizzle/0001_accounts_ledger_audit.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_provisioning_outbox.sql" with { type: "text" };
 import m3 from "../../drizzle/0003_lean_audit_indexes.sql" with { type: "text" };
-import m4 from "../../drizzle/0004_prosody_reports.sql" with { type: "text" };
+import m4 from "../../drizzle/0004_audit_noise_index.sql" with { type: "text" };
+import m5 from "../../drizzle/0005_username_skeletons.sql" with { type: "text" };
+import m6 from "../../drizzle/0006_sessions_member_invites.sql" with { type: "text" };
+import m7 from "../../drizzle/0007_prosody_reports.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -12,5 +15,8 @@ export const migrationSql: Record<string, string> = {
   "0001_accounts_ledger_audit": m1,
   "0002_provisioning_outbox": m2,
   "0003_lean_audit_indexes": m3,
-  "0004_prosody_reports": m4,
+  "0004_audit_noise_index": m4,
+  "0005_username_skeletons": m5,
+  "0006_sessions_member_invites": m6,
+  "0007_prosody_reports": m7,
 };

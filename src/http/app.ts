@@ -1,11 +1,13 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
-import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/api.ts";
+import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/prosody-api.ts";
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
+import { accountPages } from "../account/routes.ts";
 import { health } from "./health.ts";
 import { apiV1 } from "../api/index.ts";
-import { isStorageUnavailable, logStorageError } from "./errors.ts";
+import { isStorageUnavailable } from "../db/errors.ts";
+import { logStorageError } from "./errors.ts";
 import { setMatchedRoute } from "./request-info.ts";
 import { metricsRoutes } from "../metrics/routes.ts";
 import { pathOf } from "../lib/url.ts";
@@ -40,6 +42,7 @@ export function createApp(ctx: AppContext) {
     .use(apiV1(ctx))
     .use(landingPages(ctx))
     .use(registrationPages(ctx))
+    .use(accountPages(ctx))
     .use(assetRoutes(ctx));
 }
 

@@ -14,7 +14,9 @@ export const serveCommand = strictCommand({
       ctx.db.close();
       const err = e as NodeJS.ErrnoException;
       if (err.code === "EADDRINUSE" || /in use/i.test(err.message)) {
-        throw new Error(`cannot listen on ${ctx.config.server.hostname}:${ctx.config.server.port}: address already in use`);
+        throw new Error(
+          `cannot listen on ${ctx.config.server.hostname}:${ctx.config.server.port}: address already in use (choose another with [server] listen in the config file, or INVITED_LISTEN=ADDRESS:PORT)`,
+        );
       }
       throw new Error(`cannot listen on ${ctx.config.server.hostname}:${ctx.config.server.port}: ${err.message}`);
     }

@@ -1,16 +1,6 @@
 import type { AppContext } from "../context.ts";
 import { onePer } from "../lib/memo.ts";
 
-/** Errors that mean "the store cannot take writes right now" (busy, read-only, disk full, file gone): 503, not 500. */
-export function isStorageUnavailable(e: unknown): boolean {
-  const code = (e as { code?: string } | null)?.code ?? "";
-  const msg = String((e as Error | null)?.message ?? "");
-  return (
-    /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/.test(code) ||
-    /database is locked|readonly database|disk is full|disk I\/O error|unable to open database|database disk image is malformed/i.test(msg)
-  );
-}
-
 /**
  * A logger for storage errors that writes the first one at once and then at most one line per interval with the
  * number left out, so a full or read-only disk under load does not flood the journal.

@@ -5,10 +5,17 @@ import { matchedRoute, setRequestInfo } from "./request-info.ts";
 import { httpRequestStarted, observeHttpRequest } from "../metrics/index.ts";
 import { AddressMatcher, resolveClientIp } from "../lib/ip.ts";
 import { redactPath } from "../lib/log.ts";
-import { pathAndQuery } from "../lib/url.ts";
+import { pathAndQuery, pathOf } from "../lib/url.ts";
+import { ForwardedNotices } from "./forwarded.ts";
+import { invitesApiError } from "../invites/prosody-api.ts";
+import { API_PREFIX } from "../api/index.ts";
+import { errorResponse } from "../api/errors.ts";
 import { recordEvent, storedClientIp } from "../audit/service.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
-import { authFailureLog } from "../keys/failures.ts";
+import { flushAuthFailures } from "../keys/service.ts";
+import { flushRefusals } from "../registration/service.ts";
+import { flushFailedSignIns } from "../sessions/signin.ts";
+import { startSessionPruner } from "../sessions/service.ts";
 import { startRetention } from "../audit/retention.ts";
 import { startReservationSweeper } from "../provisioning/service.ts";
 import { startDeliveryWorker } from "../notify/worker.ts";
@@ -25,6 +32,7 @@ export interface RunningServer {
 export function startServer(ctx: AppContext): RunningServer {
   const app = createApp(ctx);
   const trusted = new AddressMatcher(ctx.config.server.trustedProxies);
+  const forwarded = new ForwardedNotices(ctx);
   const logRequests = ctx.config.server.requestLog;
   const requestLog = new BufferedLog();
   let inFlight = 0;
@@ -38,7 +46,9 @@ export function startServer(ctx: AppContext): RunningServer {
     inFlight++;
     httpRequestStarted();
     const peer = server.requestIP(request)?.address ?? null;
-    const ip = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
+    const client = resolveClientIp(peer, request.headers.get("x-forwarded-for"), trusted);
+    const ip = client.ip;
+    if (client.untrusted) forwarded.untrusted(peer!, request.headers.get("user-agent")?.slice(0, 512) ?? null);
     // Give every request an absolute URL with an authority Elysia can parse: an HTTP/1.0 request without Host has
     // the bare path as its URL (new URL() throws on it), and Elysia looks for the path from index 11 of the URL on,
     // so with a Host shorter than 4 characters ("Host: a") it would route "/zz/metrics" as "/metrics".
@@ -62,6 +72,10 @@ export function startServer(ctx: AppContext): RunningServer {
       ctx.log.error(`request failed: ${(e as Error)?.stack ?? String(e)}`);
       return finish(new Response("internal error\n", { status: 500 }));
     };
+    if (client.invalid !== null) {
+      forwarded.invalid(peer, client.invalid);
+      return finish(badForwardedFor(pathOf(url), ctx.config.server.invitesApiPath));
+    }
     try {
       const result = app.fetch(request);
       return result instanceof Promise ? result.then(finish, fail) : finish(result);
@@ -89,11 +103,14 @@ export function startServer(ctx: AppContext): RunningServer {
   const retention = startRetention(ctx); // prunes the audit log shortly after start, then daily
   const reservationSweeper = startReservationSweeper(ctx); // releases reservations a crashed process left behind
   const deliveryWorker = startDeliveryWorker(ctx); // sends the notification outbox
+  const sessionPruner = startSessionPruner(ctx); // deletes sessions that ended by time
   const checkpointer = startCheckpointer(ctx.db, ctx.log); // copies the WAL into the database off the request thread
 
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
   ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.started", details: { listen: url, pid: process.pid } })).catch(() => {});
   ctx.log.info(`invited listening on ${url}`);
+  // Each host's public links, so a public_url that does not match how the server is reached shows at once.
+  for (const h of Object.values(ctx.config.hosts)) ctx.log.info(`host ${h.name}: invite links ${h.publicUrl}${h.invitePath}?TOKEN`);
 
   let stopping: Promise<void> | null = null;
   return {
@@ -114,8 +131,11 @@ export function startServer(ctx: AppContext): RunningServer {
         }
         await retention.stop();
         reservationSweeper.stop();
+        sessionPruner.stop();
         await deliveryWorker.stop();
-        await authFailureLog(ctx).flush();
+        await flushAuthFailures(ctx);
+        await flushRefusals(ctx);
+        await flushFailedSignIns(ctx);
         try {
           await ctx.db.write(() => recordEvent(ctx, SYSTEM_ORIGIN, { type: "server.stopped", details: { reason } }));
         } catch {}
@@ -126,6 +146,18 @@ export function startServer(ctx: AppContext): RunningServer {
       return stopping;
     },
   };
+}
+
+const BAD_FORWARDED_FOR = "X-Forwarded-For from a trusted proxy has an entry that is not a bare IP address";
+
+/**
+ * 400 for an X-Forwarded-For the server cannot use, answered before routing so every route refuses it alike, in the
+ * shape of the path's API: /api/v1's JSON error (invalid_request), /invites_api's text with its CORS headers, text elsewhere.
+ */
+function badForwardedFor(path: string, invitesApiPath: string): Response {
+  if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) return errorResponse("invalid_request", BAD_FORWARDED_FOR, { "Access-Control-Allow-Origin": "*" });
+  if (path === invitesApiPath) return invitesApiError(400, BAD_FORWARDED_FOR);
+  return new Response(`bad request: ${BAD_FORWARDED_FOR}\n`, { status: 400, headers: { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } });
 }
 
 const UNSAFE_CHAR = /[\x00-\x20\x7f]/;

@@ -1,7 +1,9 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext, strictCommand } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, strictOptions, withContext, withReadOnlyContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseDuration } from "../lib/duration.ts";
+import { findAccount, normaliseUsername } from "../accounts/service.ts";
+import { revokeInvitesByMember } from "./member-invites.ts";
 import { createInvite, getInvite, InviteError, inviteStatus, listInvites, listRedemptions, parseLabels, revokeInvite, type Invite, type InviteStatus } from "./service.ts";
 
 const createArgs = {
@@ -95,7 +97,7 @@ const list = strictCommand({
   meta: { name: "list", description: "List a host's invites, newest first (active ones only unless --all)" },
   args: listArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const now = Date.now();
       const status: InviteStatus | undefined = args.all ? undefined : "active";
@@ -127,7 +129,7 @@ const show = strictCommand({
   meta: { name: "show", description: "Show one invite and who used it" },
   args: showArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const invite = getInvite(ctx, host.name, args.id);
       if (!invite) throw new CliError("invite not found");
@@ -162,15 +164,32 @@ const show = strictCommand({
   },
 });
 
-const revokeArgs = { host: { type: "positional", required: true }, id: { type: "positional", required: true }, ...configArg } as const;
+const revokeArgs = {
+  host: { type: "positional", required: true },
+  id: { type: "positional", required: false, description: "The invite to revoke" },
+  by: { type: "string", description: "Instead of one invite: every open invite this member made", valueHint: "USER" },
+  ...configArg,
+} as const;
 
 const revoke = strictCommand({
-  meta: { name: "revoke", description: "Revoke an invite; its link stops working at once (revoking twice is fine)" },
+  meta: { name: "revoke", description: "Revoke an invite (or with --by USER every open invite a member made); links stop working at once (revoking twice is fine)" },
   args: revokeArgs,
   run: ({ args }) => {
+    if (args.by !== undefined && args.id) throw new CliError("give an invite ID or --by USER, not both");
+    if (args.by === undefined && !args.id) throw new CliError("give the invite ID to revoke, or --by USER");
+    if (args.by !== undefined && (typeof args.by !== "string" || args.by === "")) throw new CliError("--by needs a username");
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
-      if (!(await revokeInvite(ctx, CLI_ORIGIN, host.name, args.id))) throw new CliError("invite not found");
+      if (args.by !== undefined) {
+        const account = findAccount(ctx, host.name, String(args.by));
+        if (!account) throw new CliError(`no account '${normaliseUsername(String(args.by))}' on ${host.name}`);
+        const username = account.username;
+        const revoked = await revokeInvitesByMember(ctx, CLI_ORIGIN, host.name, username);
+        process.stderr.write(`revoked ${revoked.length} open invite${revoked.length === 1 ? "" : "s"} made by ${username}@${host.name}\n`);
+        for (const id of revoked) process.stdout.write(`${id}\n`);
+        return;
+      }
+      if (!(await revokeInvite(ctx, CLI_ORIGIN, host.name, args.id!))) throw new CliError("invite not found");
     });
   },
 });

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { sqliteTable, text, integer, index } from "drizzle-orm/sqlite-core";
 
 /**
@@ -24,10 +25,21 @@ export const invites = sqliteTable(
     revokedAt: integer("revoked_at"),
     createdBy: text("created_by").notNull(), // "api/token/<ID>" | "cli" | "account/<user>@<host>"
     data: text("data").notNull().default("{}"),
+    // Confusable skeleton of the bound username of an account invite (NULL otherwise): an open bound invite
+    // reserves its name and its look-alikes.
+    skeleton: text("skeleton"),
   },
   // No index on token_hash: a token starts with its invite's id, so lookups go through the primary key and the
   // hash is then compared in constant time. A random-order hash index made every insert touch a random page.
-  (t) => [index("invites_host_created").on(t.host, t.createdAt)],
+  // The skeleton indexes are partial, so the hot path (unbound invites) never writes to them. invites_member_created
+  // holds only invites that members made (the quota counts them, "my invites" lists them), so invites minted by the
+  // CLI and API keys pay nothing for it.
+  (t) => [
+    index("invites_host_created").on(t.host, t.createdAt),
+    index("invites_host_skeleton").on(t.host, t.skeleton).where(sql`skeleton IS NOT NULL`),
+    index("invites_skeleton_missing").on(t.id).where(sql`kind = 'account' AND username IS NOT NULL AND skeleton IS NULL`),
+    index("invites_member_created").on(t.createdBy, t.createdAt).where(sql`created_by LIKE 'account/%'`),
+  ],
 );
 
 /** Redemption ledger: survives the invite's expiry and the account's deletion. */

@@ -5,7 +5,7 @@ import { invites, redemptions } from "./schema.ts";
 import { digestsEqual, hashToken, randomToken, sortableId } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
-import { checkUsername, findAccount, normaliseUsername, usernameProblemMessage } from "../accounts/service.ts";
+import { checkUsername, findAccount, normaliseUsername, usernameConflictTx, usernameProblemMessage, usernameSkeleton, type UsernameConflict } from "../accounts/service.ts";
 import { metrics } from "../metrics/index.ts";
 import { appRegistrationOffered } from "../prosody/service.ts";
 
@@ -30,7 +30,7 @@ export interface CreateInviteInput {
 
 export class InviteError extends Error {
   constructor(
-    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "account_missing" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
+    readonly code: "ttl_too_long" | "invalid_uses" | "invalid_username" | "username_taken" | "account_missing" | "invalid_label" | "invalid_note" | "not_found" | "invalid_cursor",
     message: string,
   ) {
     super(message);
@@ -74,8 +74,9 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   let username: string | null = null;
   if (input.username) {
     username = normaliseUsername(input.username);
-    const problem = checkUsername(username, input.host);
-    if (problem) throw new InviteError("invalid_username", usernameProblemMessage(problem));
+    // A reset invite names an existing account, which may predate today's rules: the write job looks it up.
+    const problem = kind === "reset" ? (input.username.length > 4 * input.host.usernameMaxLength + 16 ? "too_long" : null) : checkUsername(username, input.host);
+    if (problem) throw new InviteError("invalid_username", usernameProblemMessage(problem, input.host));
   }
   const groups = checkLabels("group", input.groups ?? []);
   const roles = checkLabels("role", input.roles ?? []);
@@ -101,55 +102,79 @@ function checkLabels(what: "group" | "role", values: string[]): string[] {
  * bits) is not stored, only its SHA-256, so the URL can be shown exactly once.
  */
 export async function createInvite(ctx: AppContext, origin: Origin, input: CreateInviteInput): Promise<CreatedInvite> {
-  const { kind, ttl, maxUses, username, groups, roles, note } = resolveInviteOptions(input);
-  const secret = randomToken(16); // 128 bits from the CSPRNG
-  let token = "";
-  const invite = await ctx.db.write(() => {
-    // In the transaction, so the rule holds for the CLI and the API alike, even against a concurrent `user delete`.
-    if (kind === "reset" && !findAccount(ctx, input.host.name, username!)) throw new InviteError("account_missing", `no account '${username}' on ${input.host.name}`);
+  const resolved = resolveInviteOptions(input);
+  const { invite, token } = await ctx.db.write(() => {
+    // In the transaction, so the rules hold for the CLI and the API alike, even against a concurrent `user delete`
+    // or registration. A reset invite carries the account's stored name; a bound account invite reserves its name.
     const now = Date.now();
-    const id = sortableId(now);
-    token = id + secret;
-    // The full row is known here, so no RETURNING round trip is needed.
-    const row: Invite = {
-      id,
-      host: input.host.name,
-      kind,
-      tokenHash: hashToken(token),
-      username,
-      groups: JSON.stringify(groups),
-      roles: JSON.stringify(roles),
-      note,
-      createdAt: now,
-      expiresAt: now + ttl,
-      maxUses,
-      uses: 0,
-      reserved: 0,
-      revokedAt: null,
-      createdBy: input.createdBy,
-      data: "{}",
-    };
-    insertInvite(ctx.db)(row);
-    recordEvent(
-      ctx,
-      origin,
-      { type: "invite.created", host: input.host.name, user: kind === "reset" ? (username ?? "") : "", details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
-      now,
-    );
-    return row;
+    let bound = resolved.username;
+    if (resolved.kind === "reset") {
+      bound = findAccount(ctx, input.host.name, input.username!)?.username ?? null;
+      if (bound === null) throw new InviteError("account_missing", `no account '${resolved.username}' on ${input.host.name}`);
+    } else if (bound !== null) {
+      const conflict = usernameConflictTx(ctx, input.host.name, bound, null, now);
+      if (conflict) throw new InviteError("username_taken", CONFLICT_MESSAGES[conflict](bound, input.host.name));
+    }
+    return insertInviteTx(ctx, origin, input, { ...resolved, username: bound }, now);
   });
   metrics.invitesCreated.inc({ host: input.host.name });
   return { invite, token, url: inviteUrl(input.host, token), xmppUri: offeredXmppUri(ctx, input.host, token, invite.username) };
+}
+
+const CONFLICT_MESSAGES: Record<UsernameConflict, (name: string, host: string) => string> = {
+  taken: (name, host) => `an account '${name}' already exists on ${host} (to let its owner set a new password, create a reset invite)`,
+  confusable: (name, host) => `'${name}' looks like an existing account's name on ${host} (same confusable skeleton)`,
+  bound: (name, host) => `'${name}' (or a look-alike) is already reserved by another open invite on ${host}; revoke that invite first`,
+};
+
+/**
+ * Inside the caller's write job: inserts the invite and its `invite.created` event, and returns the one-time token.
+ * `resolved` comes from resolveInviteOptions. A member's invite (created by `account/<user>@<host>`) is recorded
+ * under that member, so it shows in their own activity.
+ */
+export function insertInviteTx(ctx: AppContext, origin: Origin, input: CreateInviteInput, resolved: ReturnType<typeof resolveInviteOptions>, now: number): { invite: Invite; token: string } {
+  const { kind, ttl, maxUses, username, groups, roles, note } = resolved;
+  const id = sortableId(now);
+  const token = id + randomToken(16); // 128 bits from the CSPRNG after the id
+  // The full row is known here, so no RETURNING round trip is needed.
+  const row: Invite = {
+    id,
+    host: input.host.name,
+    kind,
+    tokenHash: hashToken(token),
+    username,
+    groups: JSON.stringify(groups),
+    roles: JSON.stringify(roles),
+    note,
+    createdAt: now,
+    expiresAt: now + ttl,
+    maxUses,
+    uses: 0,
+    reserved: 0,
+    revokedAt: null,
+    createdBy: input.createdBy,
+    data: "{}",
+    skeleton: kind === "account" && username !== null ? usernameSkeleton(username) : null,
+  };
+  insertInvite(ctx.db)(row);
+  const member = input.createdBy.startsWith("account/") ? input.createdBy.slice(8, input.createdBy.lastIndexOf("@")) : "";
+  recordEvent(
+    ctx,
+    origin,
+    { type: "invite.created", host: input.host.name, user: kind === "reset" ? (username ?? "") : member, details: { invite_id: row.id, kind, max_uses: maxUses, expires_at: row.expiresAt, created_by: input.createdBy } },
+    now,
+  );
+  return { invite: row, token };
 }
 
 // A plain prepared statement on the hottest write (measured ~1.5 µs less per row than drizzle's placeholder
 // mapping). The column list mirrors schema.ts.
 const insertInvite = perDb((db) => {
   const stmt = db.sqlite.prepare(
-    "INSERT INTO invites (id, host, kind, token_hash, username, groups, roles, note, created_at, expires_at, max_uses, uses, reserved, revoked_at, created_by, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO invites (id, host, kind, token_hash, username, groups, roles, note, created_at, expires_at, max_uses, uses, reserved, revoked_at, created_by, data, skeleton) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
   return (r: Invite) =>
-    stmt.run(r.id, r.host, r.kind, r.tokenHash, r.username, r.groups, r.roles, r.note, r.createdAt, r.expiresAt, r.maxUses, r.uses, r.reserved, r.revokedAt, r.createdBy, r.data);
+    stmt.run(r.id, r.host, r.kind, r.tokenHash, r.username, r.groups, r.roles, r.note, r.createdAt, r.expiresAt, r.maxUses, r.uses, r.reserved, r.revokedAt, r.createdBy, r.data, r.skeleton);
 });
 
 export function inviteStatus(invite: Invite, now = Date.now()): InviteStatus {
@@ -171,6 +196,10 @@ export function findInviteByToken(ctx: AppContext, token: string | null | undefi
   return row && digestsEqual(hashToken(token), row.tokenHash) ? row : null;
 }
 const findById = perDb((db) => db.orm.select().from(invites).where(eq(invites.id, sql.placeholder("id"))).prepare());
+
+export function getInviteById(ctx: AppContext, id: string): Invite | null {
+  return findById(ctx.db).get({ id }) ?? null;
+}
 
 export function getInvite(ctx: AppContext, host: string, id: string): Invite | null {
   return ctx.db.orm.select().from(invites).where(and(eq(invites.host, host), eq(invites.id, id))).get() ?? null;
@@ -314,24 +343,40 @@ export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: st
     .run();
 }
 
-export type RedeemResult = { ok: true; invite: Invite } | { ok: false; reason: ClaimFailure | "username_mismatch" };
+export type RedeemResult =
+  | { ok: true; invite: Invite; username: string }
+  | { ok: false; reason: ClaimFailure | "username_mismatch" | "username_taken" }
+  | { ok: false; reason: "invalid_username"; message: string };
 
 /**
  * Claims one use for a downstream server that validates the tokens its own clients bring (POST /api/v1/invites/redeem).
- * Claim, ledger row and audit event commit together.
+ * An account invite takes the username rules and the "name taken" check (accounts, look-alikes, names bound to
+ * other open invites); a reset invite names its account, which may predate those rules. Claim, ledger row and
+ * audit event commit together.
  */
-export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin, host: string, token: string, username: string): Promise<RedeemResult> {
+export async function redeemInviteForDownstream(ctx: AppContext, origin: Origin, hostConfig: HostConfig, token: string, typed: string): Promise<RedeemResult> {
+  const host = hostConfig.name;
   const result = await ctx.db.write((): RedeemResult => {
     const now = Date.now();
     const existing = findInviteByToken(ctx, token);
     if (!existing || existing.host !== host) return { ok: false, reason: "unknown" };
-    // The bound username never changes, so checking it before the claim cannot race.
-    if (existing.username && existing.username !== username) return { ok: false, reason: "username_mismatch" };
+    let username = normaliseUsername(typed);
+    if (existing.kind === "reset") {
+      // The bound username never changes, so checking it before the claim cannot race.
+      const account = existing.username;
+      if (account && account !== username && account !== findAccount(ctx, host, typed)?.username) return { ok: false, reason: "username_mismatch" };
+      username = account ?? username;
+    } else {
+      const problem = checkUsername(username, hostConfig);
+      if (problem) return { ok: false, reason: "invalid_username", message: usernameProblemMessage(problem, hostConfig) };
+      if (existing.username && existing.username !== username) return { ok: false, reason: "username_mismatch" };
+      if (usernameConflictTx(ctx, host, username, existing.id, now)) return { ok: false, reason: "username_taken" };
+    }
     const claim = claimInviteUseTx(ctx, token, now);
     if (!claim.ok) return { ok: false, reason: claim.reason };
     recordRedemptionTx(ctx, claim.invite, username, "api", now);
     recordEvent(ctx, origin, { type: "invite.used", host, user: username, details: { invite_id: claim.invite.id, kind: claim.invite.kind, downstream: true } }, now);
-    return { ok: true, invite: claim.invite };
+    return { ok: true, invite: claim.invite, username };
   });
   if (result.ok) metrics.invitesRedeemed.inc({ host }); // after the commit: a write job may run twice
   return result;

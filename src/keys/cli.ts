@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, isoTime, jsonArg, printJson, requireHost, strictCommand, strictOptions, withContext } from "../cli/common.ts";
+import { CliError, configArg, isoTime, jsonArg, printJson, requireHost, strictCommand, strictOptions, withContext, withReadOnlyContext } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseDuration, formatDuration } from "../lib/duration.ts";
 import {
@@ -15,7 +15,7 @@ import {
   rotateApiKey,
   setApiKeyDisabled,
 } from "./service.ts";
-import { parseRate } from "./limits.ts";
+import { parseRate } from "../limits/rate.ts";
 
 function durationOption(name: string, value: unknown): number | null {
   if (value === undefined || value === null || value === false) return null;
@@ -111,7 +111,7 @@ const list = strictCommand({
     ...configArg,
   },
   run: ({ args }) =>
-    withContext(args, (ctx) => {
+    withReadOnlyContext(args, (ctx) => {
       const host = requireHost(ctx, args.host);
       const keys = listApiKeys(ctx, host.name);
       const now = Date.now();

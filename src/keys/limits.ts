@@ -2,34 +2,14 @@ import type { AppContext } from "../context.ts";
 import { onePer } from "../lib/memo.ts";
 import type { Config } from "../config/index.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
+import { BucketLimiter, parseRate } from "../limits/rate.ts";
 
 /**
  * Abuse control for API keys, kept in process memory: a token bucket per key (the key's `rate`) and a failure counter
- * plus lockout per client network (`[limits]`). Nothing is persisted: a restart forgets buckets, failure counts and
+ * plus lockout per client network (`[limits]`); a lockout refuses only keys that fail, never one that verifies. Nothing is persisted: a restart forgets buckets, failure counts and
  * lockouts, and several processes would each keep their own. Entries expire on their own and the maps are bounded,
  * so a flood of addresses cannot grow memory without limit.
  */
-
-const RATE_RE = /^([1-9][0-9]{0,6})\/(sec|min|hour|day)$/;
-const PERIODS: Record<string, number> = { sec: 1000, min: 60_000, hour: 3_600_000, day: 86_400_000 };
-
-export interface Rate {
-  /** Requests allowed per period; also the burst size. */
-  count: number;
-  periodMs: number;
-}
-
-/** Parses a key rate like `60/min` (N/sec, N/min, N/hour or N/day, N from 1 to 9999999); null when invalid. */
-export function parseRate(text: string): Rate | null {
-  const m = RATE_RE.exec(text);
-  return m ? { count: Number(m[1]), periodMs: PERIODS[m[2]!]! } : null;
-}
-
-interface Bucket {
-  rate: string;
-  tokens: number;
-  at: number;
-}
 
 interface Failures {
   count: number;
@@ -45,13 +25,12 @@ export interface Lockout {
 
 /** Per-process limiter state; one per AppContext (see limiterFor). */
 export class KeyLimiter {
-  private readonly buckets = new Map<string, Bucket>();
   private readonly failures = new Map<string, Failures>();
   private readonly locked = new Map<string, number>();
-  private readonly rates = new Map<string, Rate | null>();
+  private readonly rates = new Map<string, BucketLimiter | null>();
 
   constructor(
-    private readonly limits: Config["limits"],
+    private readonly limits: Pick<Config["limits"], "authFailures" | "authWindow" | "lockout" | "ipv4Prefix" | "ipv6Prefix">,
     private readonly maxEntries = 100_000,
   ) {}
 
@@ -88,7 +67,8 @@ export class KeyLimiter {
   /**
    * Counts one failed authentication from `ip`. Failures are counted in a window that opens at the first failure and
    * lasts auth_window; the auth_failures-th failure inside it locks the network out for `lockout` and is returned so
-   * the caller can audit it. Requests refused during a lockout are not checked and do not extend it.
+   * the caller can audit it. The caller does not count failures made during a lockout (they neither add up nor
+   * extend it), nor requests without any key.
    */
   recordFailure(ip: string | null, now: number): Lockout | null {
     if (!this.lockoutEnabled || ip === null) return null;
@@ -113,31 +93,19 @@ export class KeyLimiter {
   /**
    * Takes one request from the key's bucket. Returns 0 when allowed, else the milliseconds until a request would be.
    * A bucket holds `count` requests (the burst) and refills at count per period. A key without a rate is unlimited.
+   * One BucketLimiter per distinct rate: a key whose rate changes starts with a full bucket of the new rate.
    */
   takeRate(keyId: string, rateText: string | null, now: number): number {
     if (rateText === null) return 0;
-    let rate = this.rates.get(rateText);
-    if (rate === undefined) {
+    let limiter = this.rates.get(rateText);
+    if (limiter === undefined) {
       if (this.rates.size > 1000) this.rates.clear();
-      rate = parseRate(rateText);
-      this.rates.set(rateText, rate);
+      const rate = parseRate(rateText);
+      limiter = rate ? new BucketLimiter(rate, this.maxEntries) : null;
+      this.rates.set(rateText, limiter);
     }
-    if (rate === null) return 0; // unreadable rate in the database: the CLI never writes one, so do not lock the key out
-    let b = this.buckets.get(keyId);
-    if (b === undefined || b.rate !== rateText) {
-      b = { rate: rateText, tokens: rate.count, at: now };
-      this.bound(this.buckets, (v) => now - v.at >= PERIODS.day!);
-      this.buckets.set(keyId, b);
-    } else {
-      const refill = ((now - b.at) * rate.count) / rate.periodMs;
-      b.tokens = Math.min(rate.count, b.tokens + refill);
-      b.at = now;
-    }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil(((1 - b.tokens) * rate.periodMs) / rate.count - 1e-6); // - 1e-6: float noise must not add a ms
+    // An unreadable rate in the database (the CLI never writes one): do not lock the key out.
+    return limiter === null ? 0 : limiter.take(keyId, now);
   }
 
   /** Keeps a map under maxEntries: drops stale entries first, then the oldest. */
@@ -153,8 +121,3 @@ export class KeyLimiter {
 
 /** The limiter of a running server (one per context, shared by /invites_api and /api/v1). */
 export const limiterFor = onePer((ctx: AppContext) => new KeyLimiter(ctx.config.limits));
-
-/** Retry-After value: whole seconds, at least 1. */
-export function retryAfterSeconds(ms: number): string {
-  return String(Math.max(1, Math.ceil(ms / 1000)));
-}

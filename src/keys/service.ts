@@ -4,8 +4,9 @@ import { apiKeys } from "./schema.ts";
 import { digestsEqual, hashToken, randomId, randomToken } from "../lib/tokens.ts";
 import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
-import { authFailureLog } from "./failures.ts";
-import { parseRate } from "./limits.ts";
+import { CoalescedEvents } from "../audit/coalesce.ts";
+import { onePer } from "../lib/memo.ts";
+import { parseRate } from "../limits/rate.ts";
 import { metrics } from "../metrics/index.ts";
 
 export const KEY_ID_LENGTH = 12;
@@ -21,6 +22,7 @@ export const SCOPES = [
   "invite:redeem",
   "invite:xmpp",
   "audit:read",
+  "account:manage",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -196,10 +198,23 @@ export function verifyApiKey(ctx: AppContext, secret: string | null, now = Date.
   return { ok: true, key };
 }
 
-/** Audit row for a refused key (coalesced, see failures.ts). Never the token; the key id only when it parsed. */
+/**
+ * Refused keys of a running server. A client hammering bad keys would otherwise cost a write per 403 and push real
+ * events out of `max_rows`: the first per (client IP, key id, reason) is written at once, repeats within
+ * `[limits] auth_failure_log_window` as one `key.auth_failed` row with `repeats: N` (see audit/coalesce.ts).
+ */
+const authFailureLog = onePer((ctx: AppContext) => new CoalescedEvents(ctx, ctx.config.limits.authFailureWindow));
+
+/** Audit row for a refused key (coalesced). Never the token; the key id only when it parsed. */
 export function recordAuthFailure(ctx: AppContext, origin: Origin, check: Extract<KeyCheck, { ok: false }>): void {
   metrics.authFailures.inc({ kind: "api_key" });
-  authFailureLog(ctx).record(origin, check);
+  const group = `${origin.ip ?? "-"}|${check.keyId ?? "-"}|${check.reason}`;
+  void authFailureLog(ctx).record(group, origin, { type: "key.auth_failed", host: check.host ?? "", details: { reason: check.reason, key_id: check.keyId } });
+}
+
+/** Writes the repeat counts of refused keys still pending (server shutdown). */
+export function flushAuthFailures(ctx: AppContext): Promise<unknown> {
+  return authFailureLog(ctx).flush();
 }
 
 export function keyScopes(key: Pick<ApiKey, "scopes">): Scope[] {

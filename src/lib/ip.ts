@@ -93,21 +93,69 @@ export function networkAddress(addr: ipaddr.IPv4 | ipaddr.IPv6, bits: number): s
   return ipaddr.fromByteArray(bytes).toString();
 }
 
+/** The longest textual IP address: eight IPv6 groups ending in an IPv4 address. */
+const MAX_ADDRESS_LENGTH = 45;
+const bare = new Map<string, ipaddr.IPv4 | ipaddr.IPv6 | null>();
+
 /**
- * The client address: the socket peer, unless that peer is a trusted proxy, in which case the right-most
- * X-Forwarded-For entry that is not itself a trusted proxy. Forged entries further left are ignored.
+ * A bare IP address as a proxy writes it into X-Forwarded-For: dotted-quad IPv4 or plain IPv6 (IPv4-mapped is
+ * normalised to IPv4). No port, brackets, zone, surrounding space or the shorthand forms ipaddr.js also reads
+ * ("127.1", "0x7f.0.0.1", "2130706433"); null otherwise. Memoised like parseIp; over-long text is refused before it
+ * reaches the memo, so junk cannot fill it with big keys.
  */
-export function resolveClientIp(peer: string | null, forwardedFor: string | null, trusted: AddressMatcher): string | null {
-  if (!peer) return null;
-  const known = trusted.peer(peer);
-  if (!known || !forwardedFor || !known.trusted) return known?.ip ?? null;
-  let addr = parseIp(known.ip)!;
-  const hops = forwardedFor.split(",");
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = parseIp(hops[i]!);
-    if (!hop) break; // junk in the chain: stop at the last address we could trust
-    addr = hop;
-    if (!trusted.matches(hop)) break;
+export function parseBareIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  if (text.length > MAX_ADDRESS_LENGTH) return null;
+  let hit = bare.get(text);
+  if (hit === undefined) {
+    const valid = text.includes(":") ? !text.includes("%") && ipaddr.IPv6.isValid(text) : ipaddr.IPv4.isValidFourPartDecimal(text);
+    hit = valid ? parseIp(text) : null;
+    if (bare.size >= 8192) bare.clear();
+    bare.set(text, hit);
   }
-  return addr.toString();
+  return hit;
+}
+
+/** Where a request comes from, as the server layer works it out from the socket peer and X-Forwarded-For. */
+export interface ResolvedClient {
+  /** The client address; null when there is no usable peer or `invalid` is set. */
+  ip: string | null;
+  /** The peer is not a trusted proxy but sent X-Forwarded-For (ignored: the client is the peer). */
+  untrusted: boolean;
+  /** An X-Forwarded-For entry from a trusted hop that is not a bare address; the request gets 400. */
+  invalid: string | null;
+}
+
+/**
+ * The client address: the socket peer, unless that peer is a trusted proxy, in which case X-Forwarded-For is walked
+ * from the right through trusted hops to the first entry that is not a trusted proxy. Every entry read on that walk
+ * must be a bare address: anything else (`1.2.3.4:5555`, `unknown`, an empty entry) makes `invalid`, never the
+ * proxy's own address. Entries left of the first untrusted hop are not read at all: anyone could have written them.
+ * `Forwarded` (RFC 7239) is not read.
+ */
+export function resolveClientIp(peer: string | null, forwardedFor: string | null, trusted: AddressMatcher): ResolvedClient {
+  const known = peer ? trusted.peer(peer) : null;
+  if (!known) return { ip: null, untrusted: false, invalid: null };
+  if (forwardedFor === null) return { ip: known.ip, untrusted: false, invalid: null };
+  if (!known.trusted) return { ip: known.ip, untrusted: true, invalid: null };
+  let ip = known.ip;
+  let end = forwardedFor.length;
+  while (end >= 0) {
+    const comma = end === 0 ? -1 : forwardedFor.lastIndexOf(",", end - 1);
+    const entry = trimOws(forwardedFor.slice(comma + 1, end));
+    const hop = parseBareIp(entry);
+    if (!hop) return { ip: null, untrusted: false, invalid: entry };
+    ip = hop.toString();
+    if (!trusted.matches(hop)) break;
+    end = comma; // -1 after the left-most entry: the loop ends
+  }
+  return { ip, untrusted: false, invalid: null };
+}
+
+/** Strips the optional spaces and tabs HTTP allows around list entries (not other whitespace). */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
 }

@@ -33,6 +33,25 @@ export const metrics = {
   authFailures: registry.counter("invited_auth_failures_total", "Refused credentials, by kind", ["kind"]),
   /** Incremented when a client (address prefix) is locked out after too many failures. */
   lockouts: registry.counter("invited_lockouts_total", "Lockouts imposed after repeated authentication failures"),
+  passwordHashes: registry.counter("invited_password_hashes_total", "Passwords hashed for registrations and resets (argon2id)"),
+  registrationsThrottled: registry.counter("invited_registrations_throttled_total", "Registration attempts refused by [limits] registration_rate"),
+  registrationsShed: registry.counter("invited_registrations_shed_total", "Registration attempts refused with 503 because the hash queue was full"),
+  hashQueue: registry.gauge("invited_hash_queue", "Password hashes running or waiting right now"),
+  /** A key that did not verify, from a locked-out network: 429, not audited one by one, not counted as a failure. */
+  lockedOutRequests: registry.counter(
+    "invited_locked_out_requests_total",
+    "Requests with a key that did not verify from a locked-out client network (429; valid keys are still served)",
+  ),
+  /** X-Forwarded-For sent by a socket peer that is not in [server] trusted_proxies (the header is ignored). */
+  untrustedForwarded: registry.counter(
+    "invited_untrusted_forwarded_requests_total",
+    "Requests carrying X-Forwarded-For from a peer not in [server] trusted_proxies (the header was ignored)",
+  ),
+  /** X-Forwarded-For from a trusted proxy with an entry that is not a bare IP address (answered 400). */
+  invalidForwarded: registry.counter(
+    "invited_invalid_forwarded_requests_total",
+    "Requests refused with 400 because X-Forwarded-For from a trusted proxy held an entry that is not a bare IP address",
+  ),
   auditRows: registry.gauge("invited_audit_rows", "Rows in the audit log (counted at scrape time)"),
   /** result: created, taken (name exists downstream) or failed. */
   provisionCalls: registry.counter("invited_provision_calls_total", "Calls to a host's provider (webhook or command), by host and result", ["host", "result"]),

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, withContext, strictCommand } from "../cli/common.ts";
+import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, withContext, withReadOnlyContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { DeliveryError, endpointSummaries, LIST_LIMIT, listDeliveries, retryDeliveries, type Delivery } from "./service.ts";
 
@@ -14,7 +14,7 @@ const list = strictCommand({
   meta: { name: "list", description: "Show notification endpoints and their pending and failed deliveries" },
   args: listArgs,
   run: ({ args }) => {
-    return withContext(args, (ctx) => {
+    return withReadOnlyContext(args, (ctx) => {
       const endpoints = endpointSummaries(ctx);
       const deliveries = listDeliveries(ctx, { all: Boolean(args.all) });
       if (args.json) {

@@ -26,13 +26,21 @@ export interface OutboxEvent {
   details?: Record<string, unknown>;
 }
 
-/** The thin payload: `{type, timestamp, data: {host, username?, invite_id?, key_id?, kind?, expires_at?}}`. */
+/**
+ * The thin payload: `{type, timestamp, data: {host, username?, invite_id?, key_id?, kind?, expires_at?, invited_by?,
+ * created_by?}}`. invited_by / created_by appear when a member made the invite (`account/<user>@<host>`), so a
+ * receiver can follow the invite tree; invites of the CLI and keys leave them out.
+ */
 export function notificationPayload(type: NotifyEvent, event: OutboxEvent, at: number): string {
   const data: Record<string, unknown> = { host: event.host ?? "" };
   if (event.user) data.username = event.user;
   for (const key of DATA_KEYS) {
     const v = event.details?.[key];
     if (typeof v === "string" || typeof v === "number") data[key] = v;
+  }
+  for (const key of ["invited_by", "created_by"] as const) {
+    const v = event.details?.[key];
+    if (typeof v === "string" && v.startsWith("account/")) data[key] = v;
   }
   const expires = event.details?.expires_at;
   if (typeof expires === "number") data.expires_at = new Date(expires).toISOString();

@@ -6,9 +6,11 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Config, HostConfig } from "../config/index.ts";
 import { GeoIp } from "../audit/geoip.ts";
 import { migrations, pendingMigrations } from "../db/migrations.ts";
+import { fileModeProblems } from "../db/index.ts";
 import { formatDuration } from "../lib/duration.ts";
 import { randomId } from "../lib/tokens.ts";
 import { REPORT_FRESH_MS } from "../prosody/service.ts";
+import { checkUsername, showUsername, usernameProblemMessage, usernameSkeleton } from "../accounts/username.ts";
 
 export class OpsError extends Error {}
 
@@ -142,6 +144,7 @@ export function runChecks(config: Config, opts: { quick?: boolean } = {}): Check
   add("config", "ok", config.file ? `${config.file} is valid` : "no config file: built-in defaults (and INVITED_* variables)");
   checkDatabase(config, opts.quick ?? false, add);
   checkGeoip(config, add);
+  checkUntrustedProxies(config, add);
   checkProsodyReports(config, add);
 
   return { ok: items.every((i) => i.status !== "fail"), items, settings: effectiveSettings(config) };
@@ -200,6 +203,8 @@ function checkDatabase(config: Config, quick: boolean, add: (name: string, statu
       .map(([t, n]) => `${t} ${n}`)
       .join(", ");
     add("database", writable ? "warn" : "ok", `${path} (${formatBytes(size)}${writable}), ${which} ok; ${counts || "no tables yet"}`);
+    const modes = fileModeProblems(path);
+    add("permissions", modes.length ? "warn" : "ok", modes.length ? modes.join("; ") : `${path} (and its -wal, -shm) open to the owner only`);
 
     const pending = pendingMigrations(sqlite);
     const newest = migrations.at(-1)?.folderMillis ?? 0;
@@ -212,6 +217,7 @@ function checkDatabase(config: Config, quick: boolean, add: (name: string, statu
     } else {
       add("migrations", "ok", `${applied.n} applied, none pending`);
     }
+    checkUsernames(config, sqlite, add);
   } finally {
     sqlite.close();
   }
@@ -257,6 +263,86 @@ function ago(ms: number): string {
   if (s < 7200) return `${Math.floor(s / 60)}m`;
   if (s < 172_800) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86_400)}d`;
+}
+
+const UNTRUSTED_PROXY_DAYS = 7;
+
+/**
+ * Recent `proxy.untrusted` events: peers that sent X-Forwarded-For without being in trusted_proxies (one event per
+ * peer per hour). Usually a reverse proxy missing from the list, so every client looks like the proxy; a warning.
+ */
+function checkUntrustedProxies(config: Config, add: (name: string, status: CheckStatus, detail: string) => void): void {
+  let sqlite: Sqlite;
+  try {
+    sqlite = openReadonly(config.database.path, config.database.busyTimeout);
+  } catch {
+    return; // no database (yet): the database check has said so
+  }
+  let peers: { ip: string | null; last: number }[];
+  try {
+    if (!sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_events'").get()) return;
+    const since = Date.now() - UNTRUSTED_PROXY_DAYS * 86_400_000;
+    // Server-wide events (host ''): the (host, at) index serves the range, the type is a filter on it.
+    peers = sqlite
+      .query("SELECT ip, max(at) AS last FROM audit_events WHERE host = '' AND at >= ?1 AND +type = 'proxy.untrusted' GROUP BY ip ORDER BY last DESC")
+      .all(since) as { ip: string | null; last: number }[];
+  } catch (e) {
+    add("proxies", "warn", `cannot read the audit log: ${(e as Error).message}`);
+    return;
+  } finally {
+    sqlite.close();
+  }
+  if (peers.length === 0) {
+    const note = config.audit.enabled ? "" : " (the audit log is off, so none would be recorded)";
+    add("proxies", "ok", `no X-Forwarded-For from peers outside trusted_proxies in the last ${UNTRUSTED_PROXY_DAYS} days${note}`);
+    return;
+  }
+  const shown = peers
+    .slice(0, 10)
+    .map((p) => `${p.ip ?? "(address not stored)"} (last ${new Date(p.last).toISOString().slice(0, 16).replace("T", " ")} UTC)`)
+    .join(", ");
+  const more = peers.length > 10 ? ` and ${peers.length - 10} more` : "";
+  add(
+    "proxies",
+    "warn",
+    `X-Forwarded-For was ignored from peers not in [server] trusted_proxies in the last ${UNTRUSTED_PROXY_DAYS} days: ${shown}${more}. ` +
+      "If one is your reverse proxy, add it to trusted_proxies (until then every client behind it shares its address and its lockouts); otherwise a client sent the header itself (harmless: it was ignored)",
+  );
+}
+
+/** How many offending accounts `check` names before it only counts the rest. */
+const USERNAMES_SHOWN = 50;
+
+/**
+ * Accounts made before the username rules (or under other host settings) that break them today, and accounts whose
+ * names look alike (same confusable skeleton). They keep working; the admin may want to look at them.
+ */
+function checkUsernames(config: Config, sqlite: Sqlite, add: (name: string, status: CheckStatus, detail: string) => void): void {
+  if (!sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'accounts'").get()) return;
+  const found: string[] = [];
+  const bySkeleton = new Map<string, string[]>();
+  let total = 0;
+  for (const { host, username } of sqlite.query("SELECT host, username FROM accounts ORDER BY host, username").iterate() as Iterable<{ host: string; username: string }>) {
+    total++;
+    const hostConfig = config.hosts[host];
+    if (!hostConfig) continue;
+    const problem = checkUsername(username, hostConfig);
+    if (problem) found.push(`${host} ${showUsername(username)} (${usernameProblemMessage(problem, hostConfig)})`);
+    const key = `${host}\n${usernameSkeleton(username)}`;
+    const same = bySkeleton.get(key);
+    if (same) same.push(username);
+    else bySkeleton.set(key, [username]);
+  }
+  for (const [key, names] of bySkeleton) {
+    if (names.length > 1) found.push(`${key.slice(0, key.indexOf("\n"))} ${names.map(showUsername).join(", ")} (look alike)`);
+  }
+  if (found.length === 0) {
+    add("usernames", "ok", `${total} account name(s) follow the username rules`);
+    return;
+  }
+  const shown = found.slice(0, USERNAMES_SHOWN).join("; ");
+  const more = found.length > USERNAMES_SHOWN ? `; and ${found.length - USERNAMES_SHOWN} more` : "";
+  add("usernames", "warn", `${found.length} account name(s) break today's username rules; they keep working: ${shown}${more}`);
 }
 
 function checkGeoip(config: Config, add: (name: string, status: CheckStatus, detail: string) => void): void {

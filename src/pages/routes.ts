@@ -1,12 +1,12 @@
 import { Elysia } from "elysia";
-import { renderSVG } from "uqr";
 import type { AppContext } from "../context.ts";
 import { getHost, type HostConfig } from "../config/index.ts";
 import { findInviteByToken, inviteStatus, inviteUrl, offeredXmppUri, type Invite, type InviteStatus } from "../invites/service.ts";
-import { html, raw, type RawHtml } from "../lib/html.ts";
+import { html, type RawHtml } from "../lib/html.ts";
 import { DEFAULT_APPS, logoAsset, renderAppList } from "./apps.ts";
 import { BUILTIN_LOGOS, FAVICON, LOGO_TYPES } from "./logos.ts";
-import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "./layout.ts";
+import { qrCode } from "../web/qr.ts";
+import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../web/layout.ts";
 
 /** The token is the whole query string (`/invite?TOKEN`), as Prosody's mod_invites_page links it. */
 export function tokenFromQuery(url: string): string {
@@ -38,11 +38,6 @@ export function timeLeft(ms: number): string {
     if (n >= 1) return `in ${n} ${name}${n === 1 ? "" : "s"}`;
   }
   return "in a few seconds";
-}
-
-function qrCode(url: string): RawHtml {
-  const svg = renderSVG(url, { ecc: "M", border: 2, whiteColor: "#ffffff", blackColor: "#111111" });
-  return raw(svg.replace("<svg ", `<svg role="img" aria-label="QR code of this invite page" `));
 }
 
 const DEAD_PAGES: Record<Exclude<InviteStatus, "active"> | "unknown", { status: 404 | 410; pill: string; title: string; text: string; icon: RawHtml }> = {
@@ -99,7 +94,7 @@ function landingBody(invite: Invite, host: HostConfig, token: string, uri: strin
     facts.push(`${left} of ${invite.maxUses} uses left${invite.reserved > 0 ? ` (${invite.reserved} being used right now)` : ""}`);
   }
   const factList = html`<ul class="facts">${facts.map((f) => html`<li>${f}</li>`)}</ul>`;
-  const qr = html`<aside class="qr">${qrCode(inviteUrl(host, token))}<p>On another device? Scan this code to open this invite there.</p></aside>`;
+  const qr = html`<aside class="qr">${qrCode(inviteUrl(host, token), "QR code of this invite page")}<p>On another device? Scan this code to open this invite there.</p></aside>`;
   const apps = appsFor(host);
 
   if (invite.kind === "reset") {

@@ -134,7 +134,8 @@ export class CommandProvider implements Provider {
   }
 }
 
-function substitute(template: string, vars: Record<string, string>): string {
+/** Replaces {name} placeholders inside one argument (which stays one argument); unknown ones are left as they are. */
+export function substitute(template: string, vars: Record<string, string>): string {
   return template.replace(/\{([A-Za-z_]+)\}/g, (m, name: string) => (Object.hasOwn(vars, name) ? vars[name]! : m));
 }
 

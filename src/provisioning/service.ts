@@ -3,8 +3,8 @@ import type { AppContext, Origin } from "../context.ts";
 import { SYSTEM_ORIGIN } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { recordEvent } from "../audit/service.ts";
-import { findAccount } from "../accounts/service.ts";
-import { claimInviteUseTx, inviteStatus, parseLabels, settleReservationTx, type ClaimFailure, type Invite } from "../invites/service.ts";
+import { findAccount, usernameConflictTx, usernameSkeleton } from "../accounts/service.ts";
+import { claimInviteUseTx, findInviteByToken, getInviteById, inviteStatus, parseLabels, settleReservationTx, type ClaimFailure, type Invite } from "../invites/service.ts";
 import { metrics } from "../metrics/index.ts";
 import { providerFor, type ProvisionOutcome } from "./providers.ts";
 import { provisionReservations } from "./schema.ts";
@@ -36,14 +36,18 @@ type Reserved = { ok: true; reservation: Reservation; invite: Invite } | { ok: f
  * of the invite (uses + reserved < max_uses, in the UPDATE itself) and writes the reservation row with its expiry.
  */
 export function reserveTx(ctx: AppContext, plan: ProvisionPlan, now: number): Reserved {
-  const account = findAccount(ctx, plan.host.name, plan.username);
-  if (plan.kind === "account" && account) return { ok: false, reason: "username_taken", invite: null };
-  if (plan.kind === "reset" && !account) return { ok: false, reason: "account_missing", invite: null };
+  // An account name is free when no account has it or a look-alike and no other open invite is bound to it.
+  if (plan.kind === "account" && usernameConflictTx(ctx, plan.host.name, plan.username, findInviteByToken(ctx, plan.token)?.id, now)) return { ok: false, reason: "username_taken", invite: null };
+  if (plan.kind === "reset" && !findAccount(ctx, plan.host.name, plan.username)) return { ok: false, reason: "account_missing", invite: null };
+  // In-flight registrations of this name or, for a new account, of a look-alike (few rows: one per registration
+  // being provisioned right now).
+  const skeleton = usernameSkeleton(plan.username);
   const pending = ctx.db.orm
-    .select({ id: provisionReservations.id })
+    .select({ username: provisionReservations.username })
     .from(provisionReservations)
-    .where(and(eq(provisionReservations.host, plan.host.name), eq(provisionReservations.username, plan.username)))
-    .get();
+    .where(eq(provisionReservations.host, plan.host.name))
+    .all()
+    .find((r) => r.username === plan.username || (plan.kind === "account" && usernameSkeleton(r.username) === skeleton));
   // Someone is registering (or resetting) this very name right now; the outcome is not known yet.
   if (pending) return { ok: false, reason: plan.kind === "account" ? "username_taken" : "busy", invite: null };
   const claim = claimInviteUseTx(ctx, plan.token, now, "reserve");
@@ -81,69 +85,121 @@ export type ProvisionFlowResult<T> =
   | { ok: true; invite: Invite; value: T }
   | { ok: false; reason: ReserveFailure | "provision_failed"; invite: Invite | null; outcome?: ProvisionOutcome };
 
+export interface ReservedSteps<T> {
+  /** The costly work once the use is held (hashing the password). A throw gives the use back and is rethrown. */
+  prepare?: () => Promise<void>;
+  /** Handed to the host's provider, if it has one. */
+  password: string;
+  /** Records the account, ledger row and events, inside the write job that consumes the use. */
+  complete: (invite: Invite, now: number) => T;
+}
+
 /**
- * The provisioning flow. Job 1 reserves one use of the invite. The provider is then called outside any
- * transaction. Job 2 either consumes the use and runs `complete` (local account record, ledger, audit) or releases
- * it and writes `provision.failed`. Only the database is touched inside the jobs (a job may be replayed); the
- * provider call happens exactly once.
+ * Every registration's flow. Job 1 reserves one use of the invite and the name, so however many requests race for a
+ * one-use invite, only one goes on to the costly steps: `prepare` (the hash), then the host's provider, called
+ * outside any transaction. Job 2 either consumes the use and runs `complete` (local account record, ledger, audit)
+ * or releases it (with a provider failure, writing `provision.failed`). Only the database is touched inside the
+ * jobs (a job may be replayed); the provider call happens exactly once.
  */
-export async function provisionThenRecord<T>(
-  ctx: AppContext,
-  origin: Origin,
-  plan: ProvisionPlan,
-  password: string,
-  complete: (invite: Invite, now: number) => T,
-): Promise<ProvisionFlowResult<T>> {
+export async function reserveThenRecord<T>(ctx: AppContext, origin: Origin, plan: ProvisionPlan, steps: ReservedSteps<T>): Promise<ProvisionFlowResult<T>> {
   const provider = providerFor(plan.host, ctx.log);
-  if (!provider) throw new Error(`host ${plan.host.name} has no provider`);
   const reserved = await ctx.db.write(() => reserveTx(ctx, plan, Date.now()));
   if (!reserved.ok) return reserved;
   const { reservation, invite } = reserved;
   inFlight.add(reservation.id);
   try {
-    const outcome = await provider.provision({
-      kind: plan.kind,
-      host: plan.host.name,
-      username: plan.username,
-      password,
-      groups: parseLabels(invite.groups),
-      roles: parseLabels(invite.roles),
-      inviteId: invite.id,
-    });
-    const where = `${plan.username}@${plan.host.name} (invite ${invite.id})`;
-    metrics.provisionCalls.inc({ host: plan.host.name, result: outcome.result });
-    if (outcome.result === "created") {
+    if (steps.prepare) {
       try {
-        const value = await ctx.db.write(() => {
-          const now = Date.now();
-          if (!finishReservationTx(ctx, reservation, "consume")) {
-            // Released meanwhile by another process's sweeper: take a use the ordinary way, if one is left.
-            const claim = claimInviteUseTx(ctx, plan.token, now, "use");
-            if (!claim.ok) throw new ReservationLostError("the reservation expired and the invite has no use left");
-          }
-          return complete(invite, now);
-        });
-        return { ok: true, invite, value };
+        await steps.prepare();
       } catch (e) {
-        ctx.log.error(`provisioning ${where}: the ${provider.type} provider succeeded but the account could not be recorded: ${(e as Error).message}`);
-        await release(ctx, origin, plan, reservation, invite, provider.type, "record_failed");
-        return { ok: false, reason: "provision_failed", invite, outcome: { result: "failed", reason: "record_failed", detail: (e as Error).message } };
+        await release(ctx, origin, plan, reservation, invite, null, null);
+        throw e;
       }
     }
-    if (outcome.result === "taken") {
-      await release(ctx, origin, plan, reservation, invite, provider.type, null);
-      return { ok: false, reason: "username_taken", invite, outcome };
-    }
-    ctx.log.warn(`provisioning ${where} failed (${outcome.reason}): ${outcome.detail}`);
-    await release(ctx, origin, plan, reservation, invite, provider.type, outcome.reason);
-    return { ok: false, reason: "provision_failed", invite, outcome };
+    return provider ? await provisionReserved(ctx, origin, plan, steps, provider, reservation, invite) : await recordReserved(ctx, origin, plan, steps, reservation, invite);
   } finally {
     inFlight.delete(reservation.id);
   }
 }
 
+/**
+ * No provider: the account lives in invited alone, so nothing downstream has happened yet and a revocation or expiry
+ * that landed while the password was hashed still wins, as it would against a claim.
+ */
+async function recordReserved<T>(ctx: AppContext, origin: Origin, plan: ProvisionPlan, steps: ReservedSteps<T>, reservation: Reservation, invite: Invite): Promise<ProvisionFlowResult<T>> {
+  try {
+    return await ctx.db.write((): ProvisionFlowResult<T> => {
+      const now = Date.now();
+      const current = getInviteById(ctx, invite.id);
+      const dead = !current ? "unknown" : current.revokedAt !== null ? "revoked" : now >= current.expiresAt ? "expired" : null;
+      if (dead) {
+        finishReservationTx(ctx, reservation, "release");
+        return { ok: false, reason: dead, invite: current };
+      }
+      if (!finishReservationTx(ctx, reservation, "consume")) {
+        // Released meanwhile by another process's sweeper: take a use the ordinary way, if one is left.
+        const claim = claimInviteUseTx(ctx, plan.token, now, "use");
+        if (!claim.ok) return claim;
+      }
+      return { ok: true, invite, value: steps.complete(invite, now) };
+    });
+  } catch (e) {
+    // complete() refused (the name was taken by a path that holds no reservation, e.g. the CLI): the job rolled
+    // back, so the use is still held. Give it back, then let the caller map the error.
+    await release(ctx, origin, plan, reservation, invite, null, null);
+    throw e;
+  }
+}
+
+async function provisionReserved<T>(
+  ctx: AppContext,
+  origin: Origin,
+  plan: ProvisionPlan,
+  steps: ReservedSteps<T>,
+  provider: NonNullable<ReturnType<typeof providerFor>>,
+  reservation: Reservation,
+  invite: Invite,
+): Promise<ProvisionFlowResult<T>> {
+  const outcome = await provider.provision({
+    kind: plan.kind,
+    host: plan.host.name,
+    username: plan.username,
+    password: steps.password,
+    groups: parseLabels(invite.groups),
+    roles: parseLabels(invite.roles),
+    inviteId: invite.id,
+  });
+  const where = `${plan.username}@${plan.host.name} (invite ${invite.id})`;
+  metrics.provisionCalls.inc({ host: plan.host.name, result: outcome.result });
+  if (outcome.result === "created") {
+    try {
+      const value = await ctx.db.write(() => {
+        const now = Date.now();
+        if (!finishReservationTx(ctx, reservation, "consume")) {
+          // Released meanwhile by another process's sweeper: take a use the ordinary way, if one is left.
+          const claim = claimInviteUseTx(ctx, plan.token, now, "use");
+          if (!claim.ok) throw new ReservationLostError("the reservation expired and the invite has no use left");
+        }
+        return steps.complete(invite, now);
+      });
+      return { ok: true, invite, value };
+    } catch (e) {
+      ctx.log.error(`provisioning ${where}: the ${provider.type} provider succeeded but the account could not be recorded: ${(e as Error).message}`);
+      await release(ctx, origin, plan, reservation, invite, provider.type, "record_failed");
+      return { ok: false, reason: "provision_failed", invite, outcome: { result: "failed", reason: "record_failed", detail: (e as Error).message } };
+    }
+  }
+  if (outcome.result === "taken") {
+    await release(ctx, origin, plan, reservation, invite, provider.type, null);
+    return { ok: false, reason: "username_taken", invite, outcome };
+  }
+  ctx.log.warn(`provisioning ${where} failed (${outcome.reason}): ${outcome.detail}`);
+  await release(ctx, origin, plan, reservation, invite, provider.type, outcome.reason);
+  return { ok: false, reason: "provision_failed", invite, outcome };
+}
+
 /** Gives the use back; with a failure reason also writes `provision.failed` in the same job. */
-async function release(ctx: AppContext, origin: Origin, plan: ProvisionPlan, reservation: Reservation, invite: Invite, provider: string, reason: string | null): Promise<void> {
+async function release(ctx: AppContext, origin: Origin, plan: ProvisionPlan, reservation: Reservation, invite: Invite, provider: string | null, reason: string | null): Promise<void> {
   try {
     await ctx.db.write(() => {
       finishReservationTx(ctx, reservation, "release");
@@ -206,8 +262,70 @@ export function startReservationSweeper(ctx: AppContext): { stop(): void } {
       },
     );
   sweep();
-  // Always: besides providers, an XMPP server's mod_invited makes reservations (POST /api/v1/xmpp/reserve) at any time.
+  // Every registration holds a reservation while it hashes or provisions, so the sweeper always runs.
   const timer = setInterval(sweep, SWEEP_EVERY_MS);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+export type PasswordChangeFlow<T> = { ok: true; value: T } | { ok: false; reason: "busy" | "provision_failed"; outcome?: ProvisionOutcome };
+
+/**
+ * A member's password change where a provider owns the password: the same reserve-then-record rules as a
+ * registration, without an invite. Job 1 holds the name (a reservation row, so two changes of one account cannot
+ * race, nor a change and a reset); `prepare` runs (the hash, when invited keeps one); the provider's reset path is
+ * called outside any transaction; job 2 ends the reservation and runs `complete`, or gives the name back with
+ * `provision.failed`.
+ */
+export async function reserveThenChangePassword<T>(
+  ctx: AppContext,
+  origin: Origin,
+  host: HostConfig,
+  username: string,
+  password: string,
+  steps: { prepare?: () => Promise<void>; complete: (now: number) => T },
+): Promise<PasswordChangeFlow<T>> {
+  const provider = providerFor(host, ctx.log);
+  if (!provider) throw new Error(`host ${host.name} has no provider`);
+  const plan: ProvisionPlan = { kind: "reset", host, token: "", username };
+  const reservation = await ctx.db.write(() => {
+    const now = Date.now();
+    const pending = ctx.db.orm
+      .select({ id: provisionReservations.id })
+      .from(provisionReservations)
+      .where(and(eq(provisionReservations.host, host.name), eq(provisionReservations.username, username)))
+      .get();
+    if (pending) return null;
+    return ctx.db.orm
+      .insert(provisionReservations)
+      .values({ inviteId: "", host: host.name, username, kind: "reset", reservedAt: now, expiresAt: now + reservationLifetime(host) })
+      .returning()
+      .get();
+  });
+  if (!reservation) return { ok: false, reason: "busy" };
+  const noInvite = { id: "" } as Invite;
+  inFlight.add(reservation.id);
+  try {
+    try {
+      await steps.prepare?.();
+    } catch (e) {
+      await release(ctx, origin, plan, reservation, noInvite, null, null);
+      throw e;
+    }
+    const outcome = await provider.provision({ kind: "reset", host: host.name, username, password, groups: [], roles: [], inviteId: "" });
+    metrics.provisionCalls.inc({ host: host.name, result: outcome.result });
+    if (outcome.result === "created") {
+      const value = await ctx.db.write(() => {
+        ctx.db.orm.delete(provisionReservations).where(eq(provisionReservations.id, reservation.id)).run();
+        return steps.complete(Date.now());
+      });
+      return { ok: true, value };
+    }
+    const reason = outcome.result === "failed" ? outcome.reason : "taken";
+    if (outcome.result === "failed") ctx.log.warn(`password change of ${username}@${host.name} failed (${outcome.reason}): ${outcome.detail}`);
+    await release(ctx, origin, plan, reservation, noInvite, provider.type, reason);
+    return { ok: false, reason: "provision_failed", outcome };
+  } finally {
+    inFlight.delete(reservation.id);
+  }
 }

@@ -4,10 +4,12 @@ import { getHost, type HostConfig } from "../config/index.ts";
 import { findInviteByToken, inviteStatus, type Invite } from "../invites/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html } from "../lib/html.ts";
-import { ICON_CHECK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../pages/layout.ts";
+import { ICON_CHECK, ICON_CROSS, formPageHeaders, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../web/layout.ts";
+import { field, formError } from "../web/parts.ts";
 import { appsFor, safeToken } from "../pages/routes.ts";
 import { renderAppList } from "../pages/apps.ts";
-import { FormError, readForm } from "./form.ts";
+import { FormError, readForm } from "../web/form-body.ts";
+import { retryAfterSeconds } from "../limits/rate.ts";
 import { isDeadInvite, recordRefusal, registerWithInvite, resetPasswordWithInvite, type RefusalReason } from "./service.ts";
 
 /** What the person sees for each refusal that re-renders the form. */
@@ -18,9 +20,19 @@ function refusalMessage(reason: RefusalReason, host: HostConfig, invite: Invite 
     case "missing_password":
       return "Please choose a password.";
     case "username_invalid":
-      return `Usernames can't contain spaces, control characters or any of @ / : " ' & < >.`;
+      return `Usernames can't contain spaces, symbols, control characters or any of @ / : " ' & < >, and a right-to-left name must begin and end with a letter.`;
+    case "username_too_short":
+      return `Usernames need at least ${host.usernameMinLength} characters.`;
     case "username_too_long":
       return `Usernames can be at most ${host.usernameMaxLength} characters long.`;
+    case "username_invisible":
+      return "That username contains invisible or blank characters (such as joiners, variation selectors or filler characters). Please type it without them.";
+    case "username_not_canonical":
+      return "That username contains characters that chat servers rewrite (such as ligatures, styled or circled letters). Please use plain letters.";
+    case "username_mixed_scripts":
+      return "Usernames can't mix writing systems (such as Latin letters with Cyrillic or Greek ones). Please use one.";
+    case "username_reserved":
+      return "This name is reserved. Please choose another one.";
     case "username_taken":
       return "That username is already in use. Please choose another one.";
     case "username_not_allowed":
@@ -45,15 +57,32 @@ function refusalMessage(reason: RefusalReason, host: HostConfig, invite: Invite 
       return invite?.kind === "reset"
         ? "We couldn't set your new password right now. Nothing was changed and your invite still works: please try again in a moment."
         : "We couldn't create your account right now. Nothing was used up and your invite still works: please try again in a moment.";
+    case "server_busy":
+      return "We're handling a lot of sign-ups right now. Nothing was used up and your invite still works: please try again in a few seconds.";
     default:
       return "This request could not be completed.";
   }
 }
 
-const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = { username_taken: 409, username_not_allowed: 403, account_missing: 410, invite_busy: 503, provision_failed: 503 };
+const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = {
+  username_taken: 409,
+  username_not_allowed: 403,
+  account_missing: 410,
+  invite_busy: 503,
+  provision_failed: 503,
+  server_busy: 503,
+};
+
+/** "in about 12 minutes": when a throttled person may try again, rounded up to what a person would say. */
+function retryWhen(ms: number): string {
+  const minutes = Math.ceil(ms / 60_000);
+  if (ms < 60_000) return `in ${Math.max(1, Math.ceil(ms / 1000))} seconds`;
+  if (minutes < 90) return `in about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+  return `in about ${Math.round(minutes / 60)} hours`;
+}
 
 /** The register form page asks for Referrer-Policy same-origin so a browser's POST carries a real Origin header. */
-const FORM_HEADERS = pageHeaders({ "Referrer-Policy": "same-origin" });
+const FORM_HEADERS = formPageHeaders();
 
 interface FormView {
   path: string;
@@ -81,19 +110,37 @@ function formPage(v: FormView, status = 200): Response {
         ? html`This invite is for <span class="addr">${fixedUser}@${host.name}</span>. Choose a password to finish.`
         : html`Pick a username and a password. You'll use them to sign in from any XMPP app.`
   }</p>
-${v.error ? html`<div class="alert" role="alert">${v.error}</div>` : ""}
+${formError(v.error)}
 <form method="post" action="${action}" accept-charset="utf-8">
 <input type="hidden" name="token" value="${v.token}">
-<div class="field"><label for="user">Username</label>
-<div class="inputs"><input id="user" name="user" value="${shownUser}" ${
-    fixedUser ? html`readonly` : html`required autofocus`
-  } autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" maxlength="${host.usernameMaxLength}"><span class="suffix">@${host.name}</span></div>
-${fixedUser ? "" : html`<div class="hint">No spaces or @ / : " ' &amp; &lt; &gt;. Upper case becomes lower case.</div>`}</div>
-<div class="field"><label for="password">${reset ? "New password" : "Password"}</label>
-<div class="inputs"><input id="password" name="password" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"${fixedUser ? html` autofocus` : ""}></div>
-<div class="hint">At least ${host.passwordMinLength} characters, and not containing your username.</div></div>
-<div class="field"><label for="password_confirm">Repeat the password</label>
-<div class="inputs"><input id="password_confirm" name="password_confirm" type="password" required minlength="${host.passwordMinLength}" maxlength="1024" autocomplete="new-password"></div></div>
+${field({
+    id: "user",
+    name: "user",
+    label: "Username",
+    value: shownUser,
+    readonly: !!fixedUser,
+    required: !fixedUser,
+    autofocus: !fixedUser,
+    autocomplete: "username",
+    verbatim: true,
+    minlength: host.usernameMinLength,
+    maxlength: host.usernameMaxLength,
+    suffix: `@${host.name}`,
+    hint: fixedUser ? null : `${host.usernameMinLength} to ${host.usernameMaxLength} characters, no spaces or @ / : " ' & < >. Upper case becomes lower case.`,
+  })}
+${field({
+    id: "password",
+    name: "password",
+    label: reset ? "New password" : "Password",
+    type: "password",
+    required: true,
+    minlength: host.passwordMinLength,
+    maxlength: 1024,
+    autocomplete: "new-password",
+    autofocus: !!fixedUser,
+    hint: `At least ${host.passwordMinLength} characters, and not containing your username.`,
+  })}
+${field({ id: "password_confirm", name: "password_confirm", label: "Repeat the password", type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password" })}
 <button class="btn" type="submit">${reset ? "Save new password" : "Create account"}</button>
 </form>
 <div class="divider">or</div>
@@ -193,9 +240,23 @@ export function registrationPages(ctx: AppContext) {
     const redeem = invite?.kind === "reset" ? resetPasswordWithInvite : registerWithInvite;
     const result = await redeem(ctx, origin, { token, username, password, passwordConfirm });
     if (result.ok) return successPage(path, result.host, result.username, result.kind === "reset", request.headers.get("user-agent"));
+    if (result.reason === "throttled" && result.host) {
+      const wait = result.retryAfterMs ?? 60_000;
+      const page = problemPage(
+        path,
+        result.host.name,
+        429,
+        "Too many sign-up attempts",
+        `There have been too many sign-up attempts from your network. Nothing was used up and your invite still works: please try again ${retryWhen(wait)}.`,
+      );
+      page.headers.set("Retry-After", retryAfterSeconds(wait));
+      return page;
+    }
     if (isDeadInvite(result.reason) || !result.invite || !result.host) return toLanding(path, result.invite ?? invite, token);
     const error = refusalMessage(result.reason, result.host, result.invite);
-    return formPage({ path, invite: result.invite, host: result.host, token, typedUser: username ?? "", error }, REFUSAL_STATUS[result.reason] ?? 400);
+    const page = formPage({ path, invite: result.invite, host: result.host, token, typedUser: username ?? "", error }, REFUSAL_STATUS[result.reason] ?? 400);
+    if (result.reason === "server_busy") page.headers.set("Retry-After", "5");
+    return page;
   };
 
   const notAllowed = () => new Response("method not allowed\n", { status: 405, headers: { Allow: "GET, POST", "Content-Type": "text/plain; charset=utf-8" } });

@@ -10,11 +10,17 @@ import {
   hashPassword,
   normaliseUsername,
   setPasswordTx,
+  usernameConflictTx,
   type Account,
+  type UsernameProblem,
 } from "../accounts/service.ts";
-import { claimInviteUseTx, findInviteByToken, inviteStatus, parseLabels, recordRedemptionTx, type ClaimFailure, type Invite, type InviteKind } from "../invites/service.ts";
+import { findInviteByToken, inviteStatus, parseLabels, recordRedemptionTx, type ClaimFailure, type Invite, type InviteKind } from "../invites/service.ts";
 import { metrics } from "../metrics/index.ts";
-import { provisionThenRecord } from "../provisioning/service.ts";
+import { reserveThenRecord } from "../provisioning/service.ts";
+import { hashQueueFor, takeRegistrationAttempt } from "../limits/registration.ts";
+import { CoalescedEvents } from "../audit/coalesce.ts";
+import { onePer } from "../lib/memo.ts";
+import { parseIp, truncateIp } from "../lib/ip.ts";
 
 /** Why an attempt was refused. Codes go into the `registration.refused` audit event; they never carry the password. */
 export type RefusalReason =
@@ -26,7 +32,12 @@ export type RefusalReason =
   | "missing_username"
   | "missing_password"
   | "username_invalid"
+  | "username_too_short"
   | "username_too_long"
+  | "username_invisible"
+  | "username_not_canonical"
+  | "username_mixed_scripts"
+  | "username_reserved"
   | "username_taken"
   | "username_not_allowed"
   | "password_too_short"
@@ -39,7 +50,10 @@ export type RefusalReason =
   | "malformed_request"
   // With a provider: every remaining use is held by a registration in flight, or the provider failed.
   | "invite_busy"
-  | "provision_failed";
+  | "provision_failed"
+  // Over [limits] registration_rate for the client's network, or the hash queue is full: nothing was touched.
+  | "throttled"
+  | "server_busy";
 
 export interface RegistrationInput {
   token: string;
@@ -52,19 +66,35 @@ export interface RegistrationInput {
 
 export type RegistrationResult =
   | { ok: true; kind: InviteKind; host: HostConfig; username: string; account: Account | null; invite: Invite }
-  | { ok: false; reason: RefusalReason; invite: Invite | null; host: HostConfig | null };
+  | { ok: false; reason: RefusalReason; invite: Invite | null; host: HostConfig | null; retryAfterMs?: number };
 
-/** Everything checked and hashed before the write: what the single write job needs. */
+/** Everything checked before anything is held or hashed; the hash is filled in once the use is reserved. */
 export interface RegistrationPlan {
   kind: InviteKind;
   host: HostConfig;
   token: string;
   username: string; // normalised
-  /** null when a provider owns the password and keep_password is off. */
+  /** Whether invited keeps a hash: false when a provider owns the password and keep_password is off. */
+  keepHash: boolean;
+  /** Set once hashed; null when keepHash is false. */
   passwordHash: string | null;
 }
 
 const DEAD: Record<ClaimFailure, RefusalReason> = { unknown: "invite_unknown", expired: "invite_expired", used: "invite_used", revoked: "invite_revoked" };
+
+/** checkUsername's finding as a refusal reason (bidi, forbidden characters and a leading dash share one). */
+export const USERNAME_REFUSALS: Record<UsernameProblem, RefusalReason> = {
+  empty: "missing_username",
+  too_short: "username_too_short",
+  too_long: "username_too_long",
+  invisible: "username_invisible",
+  forbidden_characters: "username_invalid",
+  not_canonical: "username_not_canonical",
+  bidi: "username_invalid",
+  mixed_scripts: "username_mixed_scripts",
+  reserved: "username_reserved",
+  leading_dash: "username_invalid",
+};
 
 /** A refusal caused by the token itself (the web answer is a 303 to the token's landing page). */
 export function isDeadInvite(reason: RefusalReason): boolean {
@@ -77,11 +107,11 @@ class AccountMissingError extends Error {}
 type Prepared = { ok: true; plan: RegistrationPlan; invite: Invite } | { ok: false; reason: RefusalReason; invite: Invite | null; host: HostConfig | null; username?: string };
 
 /**
- * Checks the token, username and password, then hashes the password (async, off the JS thread). Nothing is written.
- * These checks only give early, precise messages: the write job re-decides the invite (conditional claim) and the
- * name (unique index), so a race between here and there can never over-use an invite or duplicate an account.
+ * The cheap checks: token, username and password rules. Nothing is written or hashed. They only give early, precise
+ * messages: the write jobs re-decide the invite (conditional reservation) and the name (reservation row, unique
+ * index), so a race between here and there can never over-use an invite or duplicate an account.
  */
-export async function prepareRegistration(ctx: AppContext, input: RegistrationInput, kind: InviteKind, now = Date.now()): Promise<Prepared> {
+export function prepareRegistration(ctx: AppContext, input: RegistrationInput, kind: InviteKind, now = Date.now()): Prepared {
   const invite = findInviteByToken(ctx, input.token);
   const host = invite ? getHost(ctx.config, invite.host) : null;
   if (!invite || !host) return { ok: false, reason: "invite_unknown", invite: null, host: null };
@@ -93,19 +123,20 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
   const typed = input.username ?? "";
   let username: string;
   if (kind === "reset") {
-    username = normaliseUsername(invite.username ?? "");
-    if (typed !== "" && (typed.length > 4 * host.usernameMaxLength || normaliseUsername(typed) !== username)) return refuse("username_not_allowed");
+    // The invite holds the account's stored name, which may predate today's username rules: used as it is.
+    username = invite.username ?? "";
+    if (typed !== "" && (typed.length > 4 * host.usernameMaxLength || findAccount(ctx, host.name, typed)?.username !== username)) return refuse("username_not_allowed");
     if (!findAccount(ctx, host.name, username)) return refuse("account_missing", username);
   } else {
     if (typed === "") return refuse("missing_username");
-    // NFKC can only grow a string so much; a huge value is refused before normalising it.
+    // Normalising can only grow a string so much; a huge value is refused before normalising it.
     if (typed.length > 4 * host.usernameMaxLength + 16) return refuse("username_too_long");
     username = normaliseUsername(typed);
     const problem = checkUsername(username, host);
-    if (problem === "too_long") return refuse("username_too_long");
-    if (problem) return refuse(problem === "empty" ? "missing_username" : "username_invalid");
-    if (invite.username && normaliseUsername(invite.username) !== username) return refuse("username_not_allowed", username);
-    if (findAccount(ctx, host.name, username)) return refuse("username_taken", username);
+    if (problem) return refuse(USERNAME_REFUSALS[problem]);
+    if (invite.username && invite.username !== username && normaliseUsername(invite.username) !== username) return refuse("username_not_allowed", username);
+    // An early read for a precise message; the write job decides again.
+    if (usernameConflictTx(ctx, host.name, username, invite.id, now)) return refuse("username_taken", username);
   }
 
   const password = input.password ?? "";
@@ -118,8 +149,7 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
   }
   // With a provider the downstream server owns the password; invited keeps a hash only when asked to.
   const keepHash = host.provision.type === "none" || host.provision.keepPassword;
-  const passwordHash = keepHash ? await hashPassword(password) : null;
-  return { ok: true, invite, plan: { kind, host, token: input.token, username, passwordHash } };
+  return { ok: true, invite, plan: { kind, host, token: input.token, username, keepHash, passwordHash: null } };
 }
 
 /**
@@ -127,9 +157,9 @@ export async function prepareRegistration(ctx: AppContext, input: RegistrationIn
  * account (or set the new password), append the ledger row and write the audit events. Throws AccountExistsError or
  * AccountMissingError so the job's savepoint rolls back the claim with it.
  *
- * Kept apart from the claim so a provisioning flow can run: job 1 claims in "reserve" mode; the downstream server is
- * provisioned outside any transaction; job 2 calls settleReservationTx(..., "consume") and then this function (or
- * settles with "release" if provisioning failed).
+ * Kept apart from the claim so the reserve-then-record flow can run (provisioning/service.ts): job 1 reserves the
+ * use; the password is hashed and the downstream server provisioned outside any transaction; job 2 consumes the use
+ * and calls this function (or releases the use).
  */
 export function completeRegistrationTx(ctx: AppContext, requestOrigin: Origin, plan: RegistrationPlan, invite: Invite, now = Date.now()): Account | null {
   const source = requestOrigin.source === "api" || requestOrigin.source === "xmpp" ? requestOrigin.source : "web";
@@ -173,51 +203,64 @@ export function completeRegistrationTx(ctx: AppContext, requestOrigin: Origin, p
   return account;
 }
 
-/** Claims one use and completes the registration in ONE write job: either all of it commits or none of it. */
-async function commitRegistration(ctx: AppContext, origin: Origin, plan: RegistrationPlan): Promise<RegistrationResult> {
+/**
+ * The costly part, in this order: a hash-queue ticket (or 503 before anything is held), job 1 reserves a use and the
+ * name, the password is hashed, the provider (if any) is called, job 2 consumes the use and records the account, or
+ * releases it. So a one-use invite costs one hash however many requests race for it, and at most hash_concurrency
+ * hashes run at once.
+ */
+async function reserveHashAndRecord(ctx: AppContext, origin: Origin, plan: RegistrationPlan, password: string): Promise<RegistrationResult> {
+  const ticket = plan.keepHash ? hashQueueFor(ctx).admit() : null;
+  if (plan.keepHash && ticket === null) {
+    metrics.registrationsShed.inc();
+    return { ok: false, reason: "server_busy", invite: null, host: plan.host };
+  }
+  let hashed: RegistrationPlan = plan;
   try {
-    const result = await ctx.db.write((): RegistrationResult => {
-      const now = Date.now();
-      const claim = claimInviteUseTx(ctx, plan.token, now, "use");
-      if (!claim.ok) return { ok: false, reason: DEAD[claim.reason], invite: claim.invite, host: plan.host };
-      const account = completeRegistrationTx(ctx, origin, plan, claim.invite, now);
-      return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account, invite: claim.invite };
+    const flow = await reserveThenRecord(ctx, origin, plan, {
+      password,
+      prepare: ticket
+        ? async () => {
+            hashed = { ...plan, passwordHash: await ticket.run(() => hashPassword(password)) };
+            metrics.passwordHashes.inc();
+          }
+        : undefined,
+      complete: (invite, now) => {
+        // The name or a look-alike may have been taken (or bound to another invite) by a path that holds no
+        // reservation since job 1.
+        if (plan.kind === "account" && usernameConflictTx(ctx, plan.host.name, plan.username, invite.id, now)) throw new AccountExistsError();
+        return completeRegistrationTx(ctx, origin, hashed, invite, now);
+      },
     });
-    if (result.ok) metrics.invitesRedeemed.inc({ host: plan.host.name }); // after the commit: a write job may run twice
-    return result;
+    if (flow.ok) {
+      metrics.invitesRedeemed.inc({ host: plan.host.name }); // after the commit: a write job may run twice
+      return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account: flow.value, invite: flow.invite };
+    }
+    const reason: RefusalReason =
+      flow.reason === "busy" ? "invite_busy" : flow.reason === "username_taken" || flow.reason === "account_missing" || flow.reason === "provision_failed" ? flow.reason : DEAD[flow.reason];
+    return { ok: false, reason, invite: flow.invite, host: plan.host };
   } catch (e) {
     if (e instanceof AccountExistsError) return { ok: false, reason: "username_taken", invite: null, host: plan.host };
     if (e instanceof AccountMissingError) return { ok: false, reason: "account_missing", invite: null, host: plan.host };
     throw e;
+  } finally {
+    ticket?.cancel(); // a no-op once run; gives the place back when the reservation failed
   }
-}
-
-/**
- * With a provider: reserve a use (job 1), have the provider create the account (or set the password) downstream,
- * then consume the use and record the account, ledger and audit events (job 2), or release the use. See
- * provisioning/service.ts. The invite stays usable after a failure.
- */
-async function provisionAndCommit(ctx: AppContext, origin: Origin, plan: RegistrationPlan, password: string): Promise<RegistrationResult> {
-  const flow = await provisionThenRecord(ctx, origin, plan, password, (invite, now) => completeRegistrationTx(ctx, origin, plan, invite, now));
-  if (flow.ok) {
-    metrics.invitesRedeemed.inc({ host: plan.host.name }); // after the commit, as for registrations without a provider
-    return { ok: true, kind: plan.kind, host: plan.host, username: plan.username, account: flow.value, invite: flow.invite };
-  }
-  const reason: RefusalReason =
-    flow.reason === "busy" ? "invite_busy" : flow.reason === "username_taken" || flow.reason === "account_missing" || flow.reason === "provision_failed" ? flow.reason : DEAD[flow.reason];
-  return { ok: false, reason, invite: flow.invite, host: plan.host };
 }
 
 async function redeem(ctx: AppContext, origin: Origin, input: RegistrationInput, kind: InviteKind): Promise<RegistrationResult> {
-  const prepared = await prepareRegistration(ctx, input, kind);
+  const prepared = prepareRegistration(ctx, input, kind);
   if (!prepared.ok) {
     await recordRefusal(ctx, origin, { reason: prepared.reason, invite: prepared.invite, username: prepared.username });
     return { ok: false, reason: prepared.reason, invite: prepared.invite, host: prepared.host };
   }
-  const result =
-    prepared.plan.host.provision.type === "none"
-      ? await commitRegistration(ctx, origin, prepared.plan)
-      : await provisionAndCommit(ctx, origin, prepared.plan, input.password);
+  const attempt = takeRegistrationAttempt(ctx, origin.ip);
+  if (!attempt.ok) {
+    metrics.registrationsThrottled.inc();
+    await recordRefusal(ctx, origin, { reason: "throttled", invite: prepared.invite, username: prepared.plan.username });
+    return { ok: false, reason: "throttled", invite: prepared.invite, host: prepared.plan.host, retryAfterMs: attempt.retryAfterMs };
+  }
+  const result = await reserveHashAndRecord(ctx, origin, prepared.plan, input.password);
   if (!result.ok) {
     if (result.reason === "provision_failed") return { ...result, invite: result.invite ?? prepared.invite }; // audited as provision.failed
     const invite = result.invite ?? prepared.invite;
@@ -237,9 +280,19 @@ export function resetPasswordWithInvite(ctx: AppContext, origin: Origin, input: 
   return redeem(ctx, origin, input, "reset");
 }
 
+/** Refused registrations of a running server, grouped per host, reason and client network. */
+const refusalLog = onePer((ctx: AppContext) => new CoalescedEvents(ctx, ctx.config.limits.authFailureWindow));
+
+/** Writes the repeat counts of refused registrations still pending (server shutdown). */
+export function flushRefusals(ctx: AppContext): Promise<unknown> {
+  return refusalLog(ctx).flush();
+}
+
 /**
- * Writes `registration.refused` in its own write job. The attempted username is kept only when it is a valid name,
- * so junk input never lands in the audit log; the password never does.
+ * Audits a refused registration as `registration.refused`. Anyone can cause these at will, so they are coalesced:
+ * the first per (host, reason, client network by [limits] ipv4_prefix/ipv6_prefix) within auth_failure_log_window is
+ * written at once, later ones as one row with `repeats: N`. The attempted username is kept only when it is a valid
+ * name, so junk input never lands in the audit log; the password never does.
  */
 export async function recordRefusal(ctx: AppContext, origin: Origin, refusal: { reason: RefusalReason; invite?: Invite | null; username?: string; host?: string }): Promise<void> {
   const invite = refusal.invite ?? null;
@@ -251,9 +304,7 @@ export async function recordRefusal(ctx: AppContext, origin: Origin, refusal: { 
     details.invite_id = invite.id;
     details.kind = invite.kind;
   }
-  try {
-    await ctx.db.write(() => recordEvent(ctx, origin, { type: "registration.refused", host: hostName, user, details }));
-  } catch (e) {
-    ctx.log.warn(`could not record a refused registration: ${(e as Error).message}`);
-  }
+  const addr = origin.ip ? parseIp(origin.ip) : null;
+  const network = addr ? truncateIp(addr, ctx.config.limits.ipv4Prefix, ctx.config.limits.ipv6Prefix) : "-";
+  await refusalLog(ctx).record(`${hostName}|${refusal.reason}|${network}`, origin, { type: "registration.refused", host: hostName, user, details });
 }

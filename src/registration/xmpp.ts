@@ -6,22 +6,21 @@
 import { and, eq, gte } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
-import { checkUsername, findAccount, normaliseUsername } from "../accounts/service.ts";
+import { checkUsername, findAccount, normaliseUsername, type UsernameProblem } from "../accounts/service.ts";
 import { countUseTx, findInviteByToken, getInvite, inviteStatus, parseLabels, recordRedemptionTx, type Invite, type InviteKind } from "../invites/service.ts";
 import { recordEvent } from "../audit/service.ts";
 import { redemptions } from "../invites/schema.ts";
 import { finishReservationTx, reserveTx, type ReserveFailure } from "../provisioning/service.ts";
 import { provisionReservations } from "../provisioning/schema.ts";
 import { metrics } from "../metrics/index.ts";
-import { completeRegistrationTx, recordRefusal, type RefusalReason } from "./service.ts";
+import { takeRegistrationAttempt } from "../limits/registration.ts";
+import { USERNAME_REFUSALS, completeRegistrationTx, recordRefusal, type RefusalReason } from "./service.ts";
 
 /** Longer than Prosody's 300 s for an unauthenticated c2s session, so only a lost commit or release expires. */
 export const XMPP_RESERVATION_LIFETIME = 10 * 60_000;
 
-export type XmppRefusal = Extract<
-  RefusalReason,
-  "invite_unknown" | "invite_expired" | "invite_used" | "invite_revoked" | "invite_busy" | "username_invalid" | "username_too_long" | "username_not_allowed" | "username_taken" | "account_missing"
->;
+/** Why check or reserve refused: invite_* for the token, username_* and account_missing for the name. */
+export type XmppRefusal = Exclude<RefusalReason, "throttled">;
 
 /** What Prosody needs to know about a good invite: its kind, the name it is bound to, and the roles it may grant. */
 export interface XmppInvite {
@@ -78,7 +77,10 @@ export interface XmppReservation {
   expiresAt: number;
 }
 
-export type XmppReserveResult = { ok: true; reservation: XmppReservation; value: XmppInvite } | { ok: false; reason: XmppRefusal };
+export type XmppReserveResult =
+  | { ok: true; reservation: XmppReservation; value: XmppInvite }
+  | { ok: false; reason: XmppRefusal; problem?: UsernameProblem }
+  | { ok: false; reason: "throttled"; retryAfterMs: number };
 
 const RESERVE_FAILURES: Record<ReserveFailure, XmppRefusal> = {
   unknown: "invite_unknown",
@@ -96,23 +98,30 @@ const RESERVE_FAILURES: Record<ReserveFailure, XmppRefusal> = {
  */
 export async function reserveXmppRegistration(ctx: AppContext, origin: Origin, host: HostConfig, input: XmppReserveInput, now = Date.now()): Promise<XmppReserveResult> {
   const invite = findInviteByToken(ctx, input.token);
-  const refuse = async (reason: XmppRefusal, username?: string): Promise<XmppReserveResult> => {
+  const refuse = async (reason: XmppRefusal, username?: string, problem?: UsernameProblem): Promise<XmppReserveResult> => {
     await recordRefusal(ctx, origin, { reason, invite, username, host: host.name });
-    return { ok: false, reason };
+    return { ok: false, reason, problem };
   };
   if (!invite || invite.host !== host.name) return refuse("invite_unknown");
   const status = inviteStatus(invite, now);
   if (status !== "active") return refuse(DEAD[status]);
 
   const username = input.username;
-  // Prosody's nodeprep and invited's NFKC + lower case must agree, or the two would store different names.
-  if (normaliseUsername(username) !== username) return refuse("username_invalid");
+  // invited's username rules, on the name as Prosody normalised it; not_canonical covers a name that Prosody's
+  // nodeprep and invited's normalisation would store differently.
   const problem = checkUsername(username, host);
-  if (problem) return refuse(problem === "too_long" ? "username_too_long" : "username_invalid");
-  if (invite.username !== null && invite.username !== username) return refuse("username_not_allowed", username);
+  if (problem) return refuse(USERNAME_REFUSALS[problem] as XmppRefusal, undefined, problem); // never "throttled"
+  if (invite.username !== null && invite.username !== username && normaliseUsername(invite.username) !== username) return refuse("username_not_allowed", username);
   const kind = invite.kind as InviteKind;
   if (kind === "account" && input.exists) return refuse("username_taken", username);
   if (kind === "reset" && !input.exists) return refuse("account_missing", username);
+  // The per-network registration throttle ([limits] registration_rate), on the client's address, not Prosody's.
+  const attempt = takeRegistrationAttempt(ctx, origin.ip, now);
+  if (!attempt.ok) {
+    metrics.registrationsThrottled.inc();
+    await recordRefusal(ctx, origin, { reason: "throttled", invite, username, host: host.name });
+    return { ok: false, reason: "throttled", retryAfterMs: attempt.retryAfterMs };
+  }
 
   const reserved = await ctx.db.write(() => reserveTx(ctx, { kind, host, token: input.token, username, lifetime: XMPP_RESERVATION_LIFETIME }, now));
   if (!reserved.ok) return refuse(RESERVE_FAILURES[reserved.reason], username);
@@ -163,7 +172,7 @@ export async function commitXmppRegistration(ctx: AppContext, origin: Origin, ho
     if (late) countUseTx(ctx, invite.id);
     const exists = findAccount(ctx, host.name, input.username) !== null;
     if ((input.kind === "account") !== exists) {
-      completeRegistrationTx(ctx, origin, { kind: input.kind, host, token: "", username: input.username, passwordHash: null }, invite, now);
+      completeRegistrationTx(ctx, origin, { kind: input.kind, host, token: "", username: input.username, keepHash: false, passwordHash: null }, invite, now);
     } else {
       // Only after a late commit: the name was registered (or the account deleted) through another door meanwhile.
       // Prosody has done it either way; the ledger and the event still record the use.

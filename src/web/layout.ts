@@ -85,6 +85,40 @@ label{display:block;font-weight:650;margin:0 0 6px}
 .more{margin-top:22px}
 .nested{padding:0 12px 2px}
 footer{max-width:46rem;margin:20px auto 0;padding:0 8px;text-align:center;color:var(--muted);font-size:.84rem}
+.topnav{display:flex;flex-wrap:wrap;align-items:center;gap:6px 4px;margin:0 0 14px;padding:0 4px}
+.topnav a{padding:8px 12px;border-radius:10px;color:var(--muted);font-weight:600;text-decoration:none}
+.topnav a:hover{background:var(--card)}
+.topnav a[aria-current=page]{background:var(--card);color:var(--text);box-shadow:0 1px 2px rgba(16,24,40,.06)}
+.topnav form{margin:0 0 0 auto}
+.topnav .who{color:var(--muted);font-size:.9rem;padding:0 8px;overflow-wrap:anywhere}
+.field-error{color:var(--danger);font-size:.9rem;font-weight:550;margin-top:6px}
+.inputs:has([aria-invalid=true]){border-color:var(--danger)}
+.flash{border-radius:12px;padding:12px 14px;margin:0 0 18px;font-weight:550;overflow-wrap:anywhere}
+.flash.ok{background:var(--ok-soft);color:var(--ok)}
+.flash.error{background:var(--danger-soft);color:var(--danger)}
+.flash.info{background:var(--accent-soft);color:var(--accent)}
+section{margin-top:30px}
+section>h2{font-size:1.15rem;margin-bottom:10px}
+.table-wrap{overflow-x:auto;margin:0 -4px;padding:0 4px}
+table.list{width:100%;border-collapse:collapse;font-size:.93rem}
+table.list caption{text-align:left;color:var(--muted);font-size:.86rem;padding-bottom:6px}
+table.list th{text-align:left;color:var(--muted);font-weight:650;font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;padding:8px 10px;border-bottom:1px solid var(--line)}
+table.list td{padding:10px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
+table.list tr:last-child td{border-bottom:0}
+table.list td form{margin:0}
+.btn.small{display:inline-flex;width:auto;min-height:36px;padding:6px 14px;border-radius:10px;font-size:.9rem}
+.btn.danger{background:var(--danger);color:#fff}
+.btn.ghost.danger{background:transparent;color:var(--danger);border-color:var(--line)}
+.actions{display:flex;flex-wrap:wrap;gap:10px;margin-top:14px}
+.actions form{margin:0}
+.kv{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px;margin:12px 0 0}
+.kv dt{color:var(--muted)}
+.kv dd{margin:0;overflow-wrap:anywhere}
+.mark{display:inline-block;margin-left:6px}
+td .pill{white-space:nowrap}
+.note{display:block;color:var(--muted);font-size:.86rem}
+@media (max-width:560px){.topnav{gap:4px 0}.topnav a{padding:8px 9px}.topnav .who{display:none}}
+@media (max-width:560px){table.list.stack thead{display:none}table.list.stack tr{display:block;padding:10px 0;border-bottom:1px solid var(--line)}table.list.stack tr:last-child{border-bottom:0}table.list.stack td{display:block;border:0;padding:3px 0}table.list.stack td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}.kv{grid-template-columns:1fr}.kv dd{margin-bottom:6px}}
 `.trim();
 
 const STYLE_HASH = createHash("sha256").update(STYLE).digest("base64");
@@ -92,6 +126,10 @@ const STYLE_HASH = createHash("sha256").update(STYLE).digest("base64");
 /** Strict: only our own stylesheet (by hash), images from this origin, forms posting back to this origin. */
 export const CONTENT_SECURITY_POLICY = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
 
+/**
+ * Security headers of every page. Pages with a form pass `{ "Referrer-Policy": "same-origin" }` (see formPageHeaders):
+ * with no-referrer a browser's POST says `Origin: null`, and the form's Origin check would refuse it.
+ */
 export function pageHeaders(extra: Record<string, string> = {}): Record<string, string> {
   return {
     "Content-Type": "text/html; charset=utf-8",
@@ -131,6 +169,11 @@ export function relativePath(from: string, to: string): string {
   return (up === 0 ? "./" : "../".repeat(up)) + rest;
 }
 
+/** Headers of a page that holds a form: its POST then carries a real Origin for the CSRF check. */
+export function formPageHeaders(extra: Record<string, string> = {}): Record<string, string> {
+  return pageHeaders({ "Referrer-Policy": "same-origin", ...extra });
+}
+
 export interface PageOptions {
   title: string;
   /** The path the page is served at (for relative asset links). */
@@ -139,6 +182,8 @@ export interface PageOptions {
   body: RawHtml;
   narrow?: boolean;
   footer?: RawHtml | string | null;
+  /** A navigation bar above the card (the account pages). */
+  nav?: RawHtml | null;
 }
 
 export function renderPage(o: PageOptions): string {
@@ -157,6 +202,7 @@ export function renderPage(o: PageOptions): string {
 <body>
 <div class="wrap${o.narrow ? " narrow" : ""}">
 ${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width="30" height="30"><span>${o.brand}</span></div>` : ""}
+${o.nav ?? ""}
 <main class="card">
 ${o.body}
 </main>

@@ -8,17 +8,19 @@ import { requestOrigin } from "../http/request-info.ts";
 
 // Built once: a Response copies a Headers object natively, about a third of the cost of converting a plain object
 // on every answer. (The copy is the response's own, so setting Location on it leaves this one untouched.)
-const CORS_HEADERS = new Headers({
+// Every answer is no-store, not only those that carry a token (Location, the JSON body): nothing here may be cached.
+const ANSWER_HEADERS = new Headers({
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Max-Age": "7200",
   "Access-Control-Allow-Headers": "Content-Type, Authorization",
   "Access-Control-Allow-Methods": "OPTIONS, GET, POST",
+  "Cache-Control": "no-store",
 });
 
 const NO_QUERY = new URLSearchParams();
 
 function answer(status: number, extra?: Record<string, string>, body: string | null = null): Response {
-  const response = new Response(body, { status, headers: CORS_HEADERS });
+  const response = new Response(body, { status, headers: ANSWER_HEADERS });
   if (extra) for (const name in extra) response.headers.set(name, extra[name]!);
   return response;
 }
@@ -34,12 +36,12 @@ export function presentedKey(request: Request, query: URLSearchParams): string |
   return keys.length === 1 ? keys[0]! : null; // repeated key= is ambiguous: refuse it
 }
 
-/** An error answer of this path (the app's 400/503/500), with the CORS headers every answer here carries. */
+/** An error answer of this path (the app's 400/503/500), with the CORS and cache headers every answer here carries. */
 export function invitesApiError(status: number, message: string, extra: Record<string, string> = {}): Response {
   return answer(status, { "Content-Type": "text/plain; charset=utf-8", ...extra }, `${message}\n`);
 }
 
-/** 405 with the CORS headers; also used by the app for methods the router does not know (PROPFIND...). */
+/** 405 with the CORS and cache headers; also used by the app for methods the router does not know (PROPFIND...). */
 export const invitesApiNotAllowed = () => answer(405, { Allow: "OPTIONS, GET, POST" });
 const notAllowed = invitesApiNotAllowed;
 

@@ -1,4 +1,4 @@
-// The part of @xmpp/client (which ships no types) that the Prosody provisioning test uses.
+// The part of @xmpp/client (which ships no types) that invited uses: the xmpp sign-in check (src/sessions/verifiers.ts) and the Prosody tests.
 declare module "@xmpp/client" {
   interface XmppClient {
     on(event: "error", listener: (error: Error) => void): void;

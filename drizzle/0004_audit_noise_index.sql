@@ -1,0 +1,1 @@
+CREATE INDEX `audit_noise_host_at` ON `audit_events` (`host`,`at`) WHERE type IN ('registration.refused', 'key.auth_failed');
