@@ -369,6 +369,32 @@ invited_retry_interval = 1`,
     });
   });
 
+  test("over [limits] registration_rate the app is told to try again later, counted on its own address", async () => {
+    const box = sandbox(`[limits]\nregistration_rate = "1/hour"\n[hosts."${HOST}"]\npublic_url = "https://${HOST}"\n`);
+    const invited = await startServer(box);
+    const key = await cli(["key", "create", HOST, "prosody", "--scope", "invite:xmpp"], { config: box.config });
+    const keyFile = join(box.dir, "key");
+    writeFileSync(keyFile, key.stdout, { mode: 0o600 });
+    const prosody = await startProsody({
+      modules: ["invites", "invites_register", "register_ibr", "invited"],
+      global: `plugin_paths = { ${JSON.stringify(join(ROOT, "deploy/prosody"))} }\ninvited_url = "http://127.0.0.1:${invited.port}"`,
+      virtualHost: `invited_key_file = ${JSON.stringify(keyFile)}`,
+      interfaces: ["127.0.0.1", "::1"],
+    });
+    try {
+      const invite = await createInvite(box, ["--unlimited"]);
+      expect((await appSignUp(prosody.port, HOST, invite.token, "first", "first password", CLIENT)).register).toEqual({ type: "result" });
+      const second = await appSignUp(prosody.port, HOST, invite.token, "second", "second password", CLIENT);
+      expect(second.register).toMatchObject({ type: "error", errorType: "wait", condition: "policy-violation", text: "Too many registrations from your address, try again later" });
+      // Another client (127.0.0.1 here) has its own allowance: the bucket is the app's address, not Prosody's.
+      expect((await appSignUp(prosody.port, HOST, invite.token, "third", "third password")).register).toEqual({ type: "result" });
+    } finally {
+      await prosody.stop();
+      await invited.stop();
+      box.cleanup();
+    }
+  });
+
   test("a missing key file stops the module from loading, with the reason in Prosody's log", async () => {
     const box = sandbox();
     const prosody = await startProsody({
