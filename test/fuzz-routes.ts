@@ -30,7 +30,7 @@ export const FUZZ_ROUTES: FuzzRoute[] = [
   ...["check", "reserve", "commit", "release", "report"].map((verb): FuzzRoute => ({ path: `/api/v1/xmpp/${verb}`, methods: ["POST"], auth: true, bodies: ["json"] })),
   { path: "/api/v1/invites/:id", methods: ["GET", "DELETE"], auth: true },
   { path: "/api/v1/audit", methods: ["GET"], auth: true },
-  { path: "/api/v1/accounts/:user", methods: ["GET"], auth: true },
+  { path: "/api/v1/accounts/:user", methods: ["GET", "DELETE"], auth: true },
   { path: "/api/v1/accounts/:user/disable", methods: ["POST"], auth: true, bodies: ["json"] },
   { path: "/account/login", methods: ["GET", "POST"], bodies: ["form", "multipart"] },
   { path: "/account/logout", methods: ["POST"], bodies: ["form"] },

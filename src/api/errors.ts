@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],
   locked_out: [429, "The key did not verify, and this network is locked out after too many failed authentications; retry after Retry-After seconds (a valid key is served meanwhile)."],
   internal_error: [500, "A bug; the server log has the details."],
+  provision_failed: [502, "The host's real server (its provider) refused the operation or did not answer; invited changed nothing (the message carries the provider's reason)."],
   storage_unavailable: [503, "The database cannot take writes right now; retry later."],
 } as const satisfies Record<string, readonly [number, string]>;
 

@@ -340,7 +340,10 @@ export const AccountDetail = t.Object(
 );
 
 export const DisableAccountBody = t.Object(
-  { reason: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "Kept in the audit event", error: "reason must be a string of 1 to 200 characters" })) },
+  {
+    reason: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "Kept in the audit event", error: "reason must be a string of 1 to 200 characters" })),
+    local_only: t.Optional(t.Boolean({ description: "true: disable only invited's record, not the account on the real server", error: "local_only must be true or false" })),
+  },
   { additionalProperties: false, examples: [{ reason: "spam invites" }] },
 );
 
@@ -352,4 +355,19 @@ export const DisabledAccount = t.Object(
     invites_revoked: t.Array(t.String(), { description: "Ids of the open invites this member made, now revoked" }),
   },
   { examples: [{ ...accountExample, disabled: true, changed: true, sessions_ended: 1, invites_revoked: ["Q2t3bV9xRk1x"] }] },
+);
+
+export const DeleteAccountQuery = t.Object({
+  local_only: t.Optional(t.Union([t.Literal("true"), t.Literal("false")], { description: "true: remove only invited's record and leave the account on the real server", error: "local_only is true or false" })),
+});
+
+export const DeletedAccount = t.Object(
+  {
+    username: t.String(),
+    host: t.String(),
+    downstream: t.Union([t.Literal("deleted"), t.Literal("none"), t.Literal("skipped")], {
+      description: "deleted: the host's provider deleted the account on the real server first; none: the host has no provider; skipped: local_only",
+    }),
+  },
+  { examples: [{ username: "alice", host: "example.com", downstream: "deleted" }] },
 );

@@ -6,7 +6,8 @@ import { recordEvent } from "../audit/service.ts";
 import { findAccount, usernameConflictTx, usernameSkeleton } from "../accounts/service.ts";
 import { claimInviteUseTx, findInviteByToken, getInviteById, inviteStatus, parseLabels, settleReservationTx, type ClaimFailure, type Invite } from "../invites/service.ts";
 import { metrics } from "../metrics/index.ts";
-import { providerFor, type ProvisionOutcome } from "./providers.ts";
+import { providerFor } from "./providers.ts";
+import type { ProvisionOutcome } from "./types.ts";
 import { provisionReservations } from "./schema.ts";
 
 export type Reservation = typeof provisionReservations.$inferSelect;
