@@ -40,7 +40,7 @@ describe("npm run build", () => {
 
       // Serve from the binary: migrations and the GeoIP database come from inside it.
       const port = freePort();
-      writeFileSync(join(run, "invited.toml"), `[server]\nlisten = "127.0.0.1:${port}"\n[database]\npath = "./invited.db"\n[hosts.localhost]\npublic_url = "http://localhost:5280"\n`);
+      writeFileSync(join(run, "invited.toml"), `[server]\nlisten = "127.0.0.1:${port}"\n[database]\npath = "./invited.db"\n[hosts.localhost]\npublic_url = "http://localhost:5380"\n`);
       const proc = Bun.spawn([bin, "serve", "--config", "invited.toml"], { cwd: run, env, stdout: "pipe", stderr: "pipe" });
       try {
         let r: Response | null = null;
@@ -52,7 +52,7 @@ describe("npm run build", () => {
           }
         }
         expect(r!.status).toBe(201);
-        expect(r!.headers.get("location")).toMatch(/^http:\/\/localhost:5280\/invite\?/);
+        expect(r!.headers.get("location")).toMatch(/^http:\/\/localhost:5380\/invite\?/);
       } finally {
         proc.kill("SIGTERM");
         expect(await proc.exited).toBe(0);
