@@ -39,7 +39,7 @@ if (!haveBrowser && process.env.CI) {
     mkdirSync(ARTIFACTS, { recursive: true });
     // The browser talks to 127.0.0.1:PORT, so that is the public_url the account forms' Origin must match.
     const port = freePort();
-    sb = sandbox(`[hosts."example.com"]\npublic_url = "http://127.0.0.1:${port}"\n[hosts."example.com".user_invites]\nquota = 3\n`);
+    sb = sandbox(`[hosts."example.com"]\npublic_url = "http://127.0.0.1:${port}"\napp_registration = true\n[hosts."example.com".user_invites]\nquota = 3\n`);
     server = await startServer(sb, { port });
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({

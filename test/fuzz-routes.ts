@@ -27,6 +27,7 @@ export const FUZZ_ROUTES: FuzzRoute[] = [
   { path: "/assets/logos/conversations.svg", methods: ["GET"] },
   { path: "/api/v1/invites", methods: ["GET", "POST", "OPTIONS"], auth: true, bodies: ["json"] },
   { path: "/api/v1/invites/redeem", methods: ["POST"], auth: true, bodies: ["json"] },
+  ...["check", "reserve", "commit", "release", "report"].map((verb): FuzzRoute => ({ path: `/api/v1/xmpp/${verb}`, methods: ["POST"], auth: true, bodies: ["json"] })),
   { path: "/api/v1/invites/:id", methods: ["GET", "DELETE"], auth: true },
   { path: "/api/v1/audit", methods: ["GET"], auth: true },
   { path: "/api/v1/accounts/:user", methods: ["GET", "DELETE"], auth: true },

@@ -92,7 +92,9 @@ describe("no English outside the catalog", () => {
   let server: TestServer;
   let fx: PageFixtures;
   beforeAll(async () => {
-    sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".messages.en]\n${PSEUDO_TOML}\n`);
+    // The app button shows only while Prosody reports in ("auto"); here it always shows, and the web-only page is
+    // checked on its own below.
+    sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\napp_registration = true\n[hosts."example.com".messages.en]\n${PSEUDO_TOML}\n`);
     server = await startServer(sb);
     fx = await makeFixtures(sb, server);
   });
@@ -119,6 +121,21 @@ describe("no English outside the catalog", () => {
       for (const text of leftoverEnglish(visibleTexts(page.body))) leaks.push(`${page.name}: ${JSON.stringify(text)}`);
     }
     expect(leaks).toEqual([]);
+  });
+
+  test("the landing page without the app button (no Prosody reporting in) too", async () => {
+    const other = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".messages.en]\n${PSEUDO_TOML}\n`);
+    const otherServer = await startServer(other);
+    try {
+      const { token } = await createInvite(other);
+      const page = await (await get(`${otherServer.url}/invite?${token}`)).text();
+      expect(page).toContain(pseudo("Choose your username and password in your browser"));
+      expect(page).not.toContain("xmpp:");
+      expect(leftoverEnglish(visibleTexts(page))).toEqual([]);
+    } finally {
+      await otherServer.stop();
+      other.cleanup();
+    }
   });
 
   test("the throttled page too", async () => {

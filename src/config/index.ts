@@ -137,6 +137,13 @@ export interface HostConfig {
   defaultLanguage: Lang;
   /** `[hosts.NAME.messages.LANG]`: the host's own text for some messages, checked against the English message. */
   messages: Partial<Record<Lang, Record<string, string>>>;
+  /** Roles of an invite that mod_invited may hand to Prosody's roles store (never prosody:admin). */
+  prosodyRoles: string[];
+  /**
+   * Whether apps may register in-band with invited's tokens (the app button, the Link header, xmpp_uri): "auto"
+   * offers it while the host's Prosody (mod_invited) has reported in within the last day.
+   */
+  appRegistration: "auto" | boolean;
   signin: SigninConfig;
   userInvites: UserInvitesConfig;
   /** The account page shows the (stored, prefix-cut) address of each event and session, not only its location. */
@@ -347,6 +354,8 @@ function readHost(name: string, s: Section): HostConfig {
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
     ...readLanguages(s),
+    prosodyRoles: readProsodyRoles(s),
+    appRegistration: readAppRegistration(s),
     signin: NO_SIGNIN,
     userInvites: readUserInvites(s.table_("user_invites")),
     showIpToUser: s.bool("show_ip_to_user", false),
@@ -520,6 +529,23 @@ function readApps(s: Section): ClientApp[] | null {
     a.done();
     return app;
   });
+}
+
+function readAppRegistration(s: Section): "auto" | boolean {
+  const v = s.raw_("app_registration");
+  if (v === undefined || v === "auto") return "auto";
+  if (typeof v === "boolean") return v;
+  s.fail("app_registration", `must be "auto", true or false, got ${describe(v)}`);
+}
+
+/** `prosody_roles`: which invite roles reach Prosody through mod_invited. prosody:admin is refused outright. */
+function readProsodyRoles(s: Section): string[] {
+  const roles = s.stringList("prosody_roles", []);
+  for (const r of roles) {
+    if (r === "prosody:admin") s.fail("prosody_roles", "must not contain \"prosody:admin\": an invite never makes a server admin");
+    if (r.length === 0 || r.length > 64 || /[\s\p{C}]/u.test(r)) s.fail("prosody_roles", `has an invalid role name ${JSON.stringify(r)}`);
+  }
+  return [...new Set(roles)];
 }
 
 /** Platforms an app can be listed under on the landing page. */
@@ -846,7 +872,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   }
 
   const server = root.table_("server");
-  const listenFromFile = server.string("listen", "127.0.0.1:5280");
+  const listenFromFile = server.string("listen", "127.0.0.1:5380");
   const listenText = env.INVITED_LISTEN ?? listenFromFile;
   const listen = parseListen(listenText);
   if (listen === null) server.fail("listen", `must be "ADDRESS:PORT", got ${JSON.stringify(listenText)}${fromEnv(env, "INVITED_LISTEN")}`);

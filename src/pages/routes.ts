@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
 import { getHost, type HostConfig } from "../config/index.ts";
-import { findInviteByToken, inviteStatus, inviteUrl, xmppUri, type Invite, type InviteStatus } from "../invites/service.ts";
+import { findInviteByToken, inviteStatus, inviteUrl, offeredXmppUri, type Invite, type InviteStatus } from "../invites/service.ts";
 import { html, type RawHtml } from "../lib/html.ts";
 import { DEFAULT_APPS, logoAsset, renderAppList } from "./apps.ts";
 import { BUILTIN_LOGOS, FAVICON, LOGO_TYPES } from "./logos.ts";
@@ -64,12 +64,12 @@ export function langSuffix(language: PageLanguage): string {
   return language.source === "query" ? `&lang=${language.lang}` : "";
 }
 
-function landingBody(invite: Invite, host: HostConfig, token: string, path: string, userAgent: string | null, language: PageLanguage): RawHtml {
+/** `uri`: the app link, or null while the host does not offer in-band registration (then the web form leads). */
+function landingBody(invite: Invite, host: HostConfig, token: string, uri: string | null, path: string, userAgent: string | null, language: PageLanguage): RawHtml {
   const { m } = language;
   const now = Date.now();
   const assets = relativePath(path, "/assets/");
   const registerLink = `${relativePath(path, host.registerPath)}?t=${token}${langSuffix(language)}`;
-  const uri = xmppUri(host, token);
   const facts: RawHtml[] = [m.html("fact_expires", { when: m.relative(invite.expiresAt - now) })];
   if (invite.kind === "reset" || invite.maxUses === 1) facts.push(m.html("fact_works_once"));
   else if (invite.maxUses === null) facts.push(m.html("fact_unlimited"));
@@ -97,7 +97,7 @@ ${factList}
 <ol class="steps">
 <li><h2>${m.html("reset_step_choose_title")}</h2><p>${m.html("reset_step_choose_text")}</p><a class="btn" href="${registerLink}">${m.html("reset_step_choose_button")}</a></li>
 <li><h2>${m.html("reset_step_signin_title")}</h2><p>${m.html("reset_step_signin_text", { address })}</p>
-<a class="btn ghost" href="${uri}">${m.html("reset_open_button")}</a>${uriLine}</li>
+${uri ? html`<a class="btn ghost" href="${uri}">${m.html("reset_open_button")}</a>${uriLine}` : ""}</li>
 </ol>
 ${qr}
 </div>
@@ -112,8 +112,12 @@ ${factList}
 <div class="layout">
 <ol class="steps">
 ${apps.length > 0 ? html`<li><h2>${m.html("landing_step_app_title")}</h2><p>${m.html("landing_step_app_text")}</p>${renderAppList(apps, assets, userAgent, m)}</li>` : ""}
-<li><h2>${m.html("landing_step_open_title")}</h2><p>${m.html("landing_step_open_text")}</p><a class="btn" href="${uri}">${m.html("landing_step_open_button")}</a>${uriLine}</li>
-<li><h2>${m.html("landing_step_web_title")}</h2><p>${m.html("landing_step_web_text")}</p><a class="btn ghost" href="${registerLink}">${m.html("landing_step_web_button")}</a></li>
+${
+  uri
+    ? html`<li><h2>${m.html("landing_step_open_title")}</h2><p>${m.html("landing_step_open_text")}</p><a class="btn" href="${uri}">${m.html("landing_step_open_button")}</a>${uriLine}</li>
+<li><h2>${m.html("landing_step_web_title")}</h2><p>${m.html("landing_step_web_text")}</p><a class="btn ghost" href="${registerLink}">${m.html("landing_step_web_button")}</a></li>`
+    : html`<li><h2>${m.html("landing_step_web_only_title")}</h2><p>${m.html("landing_step_web_only_text")}</p><a class="btn" href="${registerLink}">${m.html("landing_step_web_button")}</a></li>`
+}
 </ol>
 ${qr}
 </div>`;
@@ -144,11 +148,13 @@ export function landingPages(ctx: AppContext) {
     if (status !== "active") return deadPage(path, status, host.name, language, token);
     const { m } = language;
     const title = m.text(invite.kind === "reset" ? "landing_title_reset" : "landing_title", { host: host.name });
-    const body = landingBody(invite, host, token, path, request.headers.get("user-agent"), language);
+    const uri = offeredXmppUri(ctx, host, token, invite.username);
+    const body = landingBody(invite, host, token, uri, path, request.headers.get("user-agent"), language);
     const footer = m.html("landing_footer");
+    const vary = languageHeaders(language, ["User-Agent"]);
     return new Response(renderPage({ title, path, brand: host.name, body, footer, language, languageQuery: landingQuery(token) }), {
       status: 200,
-      headers: pageHeaders({ Link: `<${xmppUri(host, token)}>; rel="alternate"`, ...languageHeaders(language, ["User-Agent"]) }),
+      headers: pageHeaders(uri ? { Link: `<${uri}>; rel="alternate"`, ...vary } : vary),
     });
   };
   return paths.reduce((app, path) => app.get(path, show(path)), new Elysia({ name: "landing-pages" }));

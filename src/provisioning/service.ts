@@ -25,6 +25,8 @@ export interface ProvisionPlan {
   host: HostConfig;
   token: string;
   username: string; // normalised
+  /** How long the reservation may live (default: reservationLifetime(host)). */
+  lifetime?: number;
 }
 
 export type ReserveFailure = ClaimFailure | "busy" | "username_taken" | "account_missing";
@@ -63,7 +65,7 @@ export function reserveTx(ctx: AppContext, plan: ProvisionPlan, now: number): Re
       username: plan.username,
       kind: plan.kind,
       reservedAt: now,
-      expiresAt: now + reservationLifetime(plan.host),
+      expiresAt: now + (plan.lifetime ?? reservationLifetime(plan.host)),
     })
     .returning()
     .get();
@@ -244,8 +246,8 @@ export async function releaseStaleReservations(ctx: AppContext, now = Date.now()
 const SWEEP_EVERY_MS = 5000;
 
 /**
- * Releases stale reservations at start-up, then every few seconds while any host has a provider (or reservations
- * were left over from a config that had one). A failing sweep is logged once, not every time, until one succeeds.
+ * Releases stale reservations at start-up, then every few seconds. A failing sweep is logged once, not every time,
+ * until one succeeds.
  */
 export function startReservationSweeper(ctx: AppContext): { stop(): void } {
   let failing = false;

@@ -14,7 +14,7 @@ const server = Bun.serve({
       if (body === undefined) pages.set(bytes, (body = "<!doctype html>" + "x".repeat(Math.max(0, bytes - 15))));
       return new Response(body, { headers: { "Content-Type": "text/html; charset=utf-8" } });
     }
-    return new Response(null, { status: 201, headers: { Location: "http://localhost:5280/invite?AAAAAAAAAAAAAAAAAAAAAA" } });
+    return new Response(null, { status: 201, headers: { Location: "http://localhost:5380/invite?AAAAAAAAAAAAAAAAAAAAAA" } });
   },
 });
 console.log(`baseline listening on ${server.port}`);
