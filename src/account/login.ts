@@ -7,7 +7,7 @@ import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, field, formError } from "../web/parts.ts";
 import { FormError, readForm } from "../web/form-body.ts";
 import { csrfTokenFor, csrfTokenMatches, endSession } from "../sessions/service.ts";
-import { prepareSignIn, resolveSignInName, signIn, type SignInFailure } from "../sessions/signin.ts";
+import { resolveSignInName, signIn, type SignInFailure } from "../sessions/signin.ts";
 import { clearedLoginCookies, clearedSessionCookies, currentSession, loginCookie, loginSecret, originMatches, originOfAnyHost, sessionCookie } from "../sessions/http.ts";
 import { CROSS_ORIGIN_TEXT, accountPage, problemPage, readSignedInPost, seeOther, type AccountPaths } from "./frame.ts";
 
@@ -25,7 +25,6 @@ const FAILURE: Record<SignInFailure, { status: number; text: string }> = {
 };
 
 export function loginPages(ctx: AppContext, paths: AccountPaths) {
-  prepareSignIn(ctx);
   const hosts = Object.values(ctx.config.hosts);
   const onlyHost = hosts.length === 1 ? hosts[0]! : null;
   const path = paths.login;
