@@ -7,7 +7,7 @@ import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, field, formError } from "../web/parts.ts";
 import { FormError, readForm } from "../web/form-body.ts";
 import { csrfTokenFor, csrfTokenMatches, endSession } from "../sessions/service.ts";
-import { prepareSignIn, resolveSignInName, signIn, type SignInFailure } from "../sessions/signin.ts";
+import { resolveSignInName, signIn, type SignInFailure } from "../sessions/signin.ts";
 import { clearedLoginCookies, clearedSessionCookies, currentSession, loginCookie, loginSecret, originMatches, originOfAnyHost, sessionCookie } from "../sessions/http.ts";
 import { FORM_PROBLEM_TEXT, accountPage, problemPage, readSignedInPost, seeOther, type AccountPaths } from "./frame.ts";
 import { languagesOf } from "../web/language.ts";
@@ -29,7 +29,6 @@ const FAILURE: Record<SignInFailure, { status: number; text: MessageKey }> = {
 const NOTICES: Record<string, MessageKey> = { signed_out: "signin_notice_signed_out", signed_out_everywhere: "signin_notice_signed_out_everywhere", deleted: "signin_notice_deleted" };
 
 export function loginPages(ctx: AppContext, paths: AccountPaths) {
-  prepareSignIn(ctx);
   const hosts = Object.values(ctx.config.hosts);
   const onlyHost = hosts.length === 1 ? hosts[0]! : null;
   const path = paths.login;
