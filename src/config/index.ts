@@ -161,6 +161,8 @@ export interface Config {
     maxBodySize: number;
     idleTimeout: number;
     requestLog: boolean;
+    /** Where GET / sends people (302) when no host's page lives at "/"; null: a small page naming the hosts. */
+    homeUrl: string | null;
     metricsAllow: string[];
     /** The language of pages that belong to no host (a dead link on a path several hosts share). */
     defaultLanguage: Lang;
@@ -899,7 +901,10 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     requestLog: server.bool("request_log", true),
     defaultLanguage: language(server, "default_language", server.string("default_language", "en")),
     accountPath: path_(server, "account_path", "/account"),
+    homeUrl: null,
   };
+  const homeUrl = server.optionalString("home_url");
+  if (homeUrl !== null) serverCfg.homeUrl = httpUrl(server, "home_url", homeUrl);
   if (serverCfg.accountPath === "/") server.fail("account_path", 'must not be "/"');
   if (serverCfg.idleTimeout < 1 || serverCfg.idleTimeout > 255) server.fail("idle_timeout", "must be between 1s and 255s");
   serverCfg.idleTimeout = Math.round(serverCfg.idleTimeout);
