@@ -154,7 +154,7 @@ ${field({ id: "password_confirm", name: "password_confirm", label: m.text("form_
 <div class="divider">${m.html("form_or")}</div>
 <a class="btn ghost" href="${landing}">${m.html("form_back")}</a>`;
   const languageQuery = `?t=${safeToken(v.token)}&`;
-  return new Response(renderPage({ title, path: v.path, brand: host.name, body, narrow: true, language, languageQuery }), {
+  return new Response(renderPage({ title, path: v.path, brand: host.name, site: host, body, narrow: true, language, languageQuery }), {
     status,
     headers: { ...FORM_HEADERS, ...languageHeaders(language) },
   });
@@ -182,7 +182,7 @@ function successPage(path: string, host: HostConfig, username: string, reset: bo
 ${
     reset ? "" : host.provision.type === "none" ? localNext(path, host, accountPath, m) : apps.length > 0 ? html`<h2 class="more">${m.html("success_next_title")}</h2><p class="muted">${m.html("success_next_text")}</p>${renderAppList(apps, relativePath(path, "/assets/"), userAgent, m)}` : ""
   }`;
-  return new Response(renderPage({ title: m.text(reset ? "success_title_reset" : "success_title"), path, brand: host.name, body, narrow: true, language }), {
+  return new Response(renderPage({ title: m.text(reset ? "success_title_reset" : "success_title"), path, brand: host.name, site: host, body, narrow: true, language }), {
     status: 200,
     headers: pageHeaders(languageHeaders(language)),
   });
