@@ -22,6 +22,7 @@ const FAILURE: Record<SignInFailure, { status: number; text: string }> = {
   busy: { status: 503, text: "The server is very busy right now. Please try again in a few seconds." },
   unavailable: { status: 503, text: "We can't check your password right now. Please try again in a moment." },
   signin_off: { status: 403, text: "Signing in to this page isn't available for this server." },
+  totp_invalid: { status: 401, text: "The code from your authenticator app is missing, wrong or already used. Type the current code and try again." },
 };
 
 export function loginPages(ctx: AppContext, paths: AccountPaths) {
@@ -30,7 +31,7 @@ export function loginPages(ctx: AppContext, paths: AccountPaths) {
   const onlyHost = hosts.length === 1 ? hosts[0]! : null;
   const path = paths.login;
 
-  const form = (o: { secret: string; typedUser?: string; error?: string | null; status?: number; cookies?: string[]; retryAfterMs?: number; notice?: string }) => {
+  const form = (o: { secret: string; typedUser?: string; error?: string | null; totpError?: string | null; status?: number; cookies?: string[]; retryAfterMs?: number; notice?: string }) => {
     const user = (o.typedUser ?? "").replace(/[\x00-\x1f\x7f]/g, "").slice(0, 256);
     const body = html`<span class="pill">Account</span>
 <h1>Sign in</h1>
@@ -40,6 +41,7 @@ ${formError(o.error)}
 ${csrfField(csrfTokenFor(o.secret))}
 ${field({ id: "user", name: "user", label: onlyHost ? "Username or address" : "Address", value: user, required: true, autofocus: !user, autocomplete: "username", verbatim: true, maxlength: 1100, hint: onlyHost ? `Like alice or alice@${onlyHost.name}` : "Like alice@example.org" })}
 ${field({ id: "password", name: "password", label: "Password", type: "password", required: true, maxlength: 1024, autocomplete: "current-password", autofocus: !!user })}
+${field({ id: "totp", name: "totp", label: "Authentication code (if you use one)", maxlength: 12, autocomplete: "one-time-code", verbatim: true, inputmode: "numeric", hint: "The 6 digits from your authenticator app. Admins need it; everyone else can leave it empty.", error: o.totpError ?? null })}
 <button class="btn" type="submit">Sign in</button>
 </form>`;
     const notice = o.notice ? { kind: "ok" as const, text: o.notice } : null;
@@ -82,13 +84,13 @@ ${field({ id: "password", name: "password", label: "Password", type: "password",
     const named = resolveSignInName(ctx, typedUser).host;
     if (named && !originMatches(request, named)) return refuse();
     const origin = requestOrigin(request, "web", null);
-    const result = await signIn(ctx, origin, { user: typedUser, password: fields.get("password") ?? "" });
+    const result = await signIn(ctx, origin, { user: typedUser, password: fields.get("password") ?? "", totp: fields.get("totp") ?? "" });
     if (result.ok) {
       // A new session id at every sign-in, so a cookie planted before it is worth nothing.
       return seeOther(path, paths.base, "", [sessionCookie(ctx, result.host, result.secret), ...clearedLoginCookies()]);
     }
     const f = FAILURE[result.reason];
-    return form({ secret, typedUser, error: f.text, status: f.status, retryAfterMs: result.retryAfterMs });
+    return form({ secret, typedUser, error: f.text, totpError: result.reason === "totp_invalid" ? "Type the current 6-digit code." : null, status: f.status, retryAfterMs: result.retryAfterMs });
   };
 
   /** Sign-out of this browser's session. Without a session there is nothing to end: back to the sign-in page. */

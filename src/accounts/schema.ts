@@ -17,6 +17,13 @@ export const accounts = sqliteTable(
     skeleton: text("skeleton"),
     /** Set by `invited user disable`: no sign-in, no invites, open invites stop working. NULL: enabled. */
     disabledAt: integer("disabled_at"),
+    /**
+     * TOTP (RFC 6238) secret enrolled by `invited user totp`, encrypted with AES-256-GCM under the key file beside the
+     * database (accounts/totp.ts), so a copy of the database alone does not give the codes. NULL: not enrolled.
+     */
+    totpSecret: text("totp_secret"),
+    /** The last time step whose code was accepted: a code works once, and no older one after it. */
+    totpLastStep: integer("totp_last_step"),
   },
   // skeleton first: the same index finds rows still to backfill (skeleton IS NULL). accounts_invited_by: the invite
   // tree asks "whom did this member invite" (invited_by = account/<user>@<host>).

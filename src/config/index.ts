@@ -110,6 +110,10 @@ export interface Config {
     metricsAllow: string[];
     /** Where the account pages live: ACCOUNT_PATH/login, ACCOUNT_PATH/invites, ... */
     accountPath: string;
+    /** Where the admin console lives (everything below it is the console's). */
+    adminPath: string;
+    /** Addresses or CIDR ranges that may reach admin_path at all; empty: no address limit. */
+    adminAllow: string[];
   };
   sessions: {
     /** A session unused this long ends. */
@@ -574,7 +578,7 @@ const FIXED_ROUTES = ["/healthz", "/metrics", "/assets/", "/api/v1/"];
  * router serves only one of them (a mint URL answering with a landing page, an invite link redirecting to itself).
  * Hosts may share the same page path with each other, which is the default.
  */
-function checkRoutePaths(invitesApiPath: string, accountPath: string, hosts: Record<string, HostConfig>, where: string): void {
+function checkRoutePaths(invitesApiPath: string, accountPath: string, adminPath: string, hosts: Record<string, HostConfig>, where: string): void {
   const owners = new Map<string, { key: string; kind: string }>();
   const claim = (path: string, key: string, kind: string) => {
     const fixed = FIXED_ROUTES.find((r) => (r.endsWith("/") ? path === r.slice(0, -1) || path.startsWith(r) : path === r));
@@ -584,9 +588,13 @@ function checkRoutePaths(invitesApiPath: string, accountPath: string, hosts: Rec
     // The account pages own everything below account_path (login, invites, ...).
     if (kind !== "account" && (path === accountPath || path.startsWith(`${accountPath}/`)))
       throw new ConfigError(`${where}: '${key}' ${JSON.stringify(path)} is inside server.account_path ${JSON.stringify(accountPath)}; choose another`);
+    // The console owns everything below admin_path.
+    if (kind !== "admin" && (path === adminPath || path.startsWith(`${adminPath}/`)))
+      throw new ConfigError(`${where}: '${key}' ${JSON.stringify(path)} is inside server.admin_path ${JSON.stringify(adminPath)}; choose another`);
     owners.set(path, { key, kind });
   };
   claim(accountPath, "server.account_path", "account");
+  claim(adminPath, "server.admin_path", "admin");
   claim(invitesApiPath, "server.invites_api_path", "api");
   for (const h of Object.values(hosts)) {
     claim(h.invitePath, `hosts."${h.name}".invite_path`, "landing");
@@ -633,6 +641,9 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   const metricsAllow = server.stringList("metrics_allow", ["127.0.0.1", "::1"]);
   const badMetrics = parseAddressList(metricsAllow);
   if (badMetrics) server.fail("metrics_allow", `has an invalid address or CIDR range: ${JSON.stringify(badMetrics)}`);
+  const adminAllow = server.stringList("admin_allow", []);
+  const badAdmin = parseAddressList(adminAllow);
+  if (badAdmin) server.fail("admin_allow", `has an invalid address or CIDR range: ${JSON.stringify(badAdmin)}`);
   const serverCfg: Config["server"] = {
     hostname: listen!.hostname,
     port: listen!.port,
@@ -644,7 +655,10 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     idleTimeout: server.duration("idle_timeout", "30s") / 1000, // whole seconds for Bun; checked below before rounding
     requestLog: server.bool("request_log", true),
     accountPath: path_(server, "account_path", "/account"),
+    adminPath: path_(server, "admin_path", "/admin"),
+    adminAllow,
   };
+  if (serverCfg.adminPath === "/") server.fail("admin_path", 'must not be "/"');
   if (serverCfg.accountPath === "/") server.fail("account_path", 'must not be "/"');
   if (serverCfg.idleTimeout < 1 || serverCfg.idleTimeout > 255) server.fail("idle_timeout", "must be between 1s and 255s");
   serverCfg.idleTimeout = Math.round(serverCfg.idleTimeout);
@@ -724,7 +738,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
       h.publicUrl = readHost(h.name, s).publicUrl;
     }
   }
-  checkRoutePaths(serverCfg.invitesApiPath, serverCfg.accountPath, hosts, where);
+  checkRoutePaths(serverCfg.invitesApiPath, serverCfg.accountPath, serverCfg.adminPath, hosts, where);
   const notify = readNotify(root, hosts);
   root.done();
 
