@@ -4,6 +4,7 @@ import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/pr
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { accountPages } from "../account/routes.ts";
+import { consolePages } from "../console/routes.ts";
 import { health } from "./health.ts";
 import { apiV1 } from "../api/index.ts";
 import { isStorageUnavailable } from "../db/errors.ts";
@@ -43,6 +44,7 @@ export function createApp(ctx: AppContext) {
     .use(landingPages(ctx))
     .use(registrationPages(ctx))
     .use(accountPages(ctx))
+    .use(consolePages(ctx))
     .use(assetRoutes(ctx));
 }
 
