@@ -7,7 +7,7 @@ import { qrCode } from "../web/qr.ts";
 import { deleteAccount, findAccount, searchAccounts, showUsername } from "../accounts/service.ts";
 import { accountProfile } from "../accounts/tree.ts";
 import { disableAccount, enableAccount } from "../accounts/disable.ts";
-import { ADMIN_ROLE, RoleError, accountRoles, isAdminRole, setAccountRole } from "../accounts/roles.ts";
+import { RoleError, accountRoles, isAdminRole, setAccountRole } from "../accounts/roles.ts";
 import { hasTotp } from "../accounts/totp.ts";
 import { AccountStatusError } from "../accounts/tree.ts";
 import { InviteError, consoleCreator, createInvite, parseLabels } from "../invites/service.ts";
@@ -78,13 +78,13 @@ ${facts([
 ])}
 <div class="actions">${a.disabledAt === null ? act("disable", M.accounts.disable, "ghost-danger") : act("enable", M.accounts.enable)}${act("reset", M.accounts.reset)}${act("delete", M.accounts.delete, "ghost-danger")}${roles.map((r) => act("role_remove", M.accounts.roleRemove(r), "ghost-danger", { role: r }))}</div>
 <form method="post" action="${relativePath(here, actionPath)}" class="filters">${csrfField(admin.csrf)}<input type="hidden" name="user" value="${a.username}"><input type="hidden" name="action" value="role_add">
-${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, verbatim: true, hint: ADMIN_ROLE })}<button class="btn ghost" type="submit">${M.accounts.roleAdd}</button></form>
+${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, verbatim: true, hint: M.accounts.roleHint })}<button class="btn ghost" type="submit">${M.accounts.roleAdd}</button></form>
 <section><h2>${M.accounts.invitees}</h2>${
       profile.invitees.length
         ? html`<ul class="tree">${profile.invitees.map((i) => html`<li><a class="mono" href="${relativePath(here, pathOf(i.username))}">${i.username}</a> <span class="muted small">${humanTime(i.createdAt)}</span></li>`)}</ul>`
         : html`<p class="muted">${M.accounts.noInvitees}</p>`
     }</section>
-<section><h2>${M.accounts.events}</h2>${table({ head: ["", "", "", ""], rows: events.map((e) => [humanTime(e.at), html`<span class="mono">${e.type}</span>`, e.source, e.countryCode ?? ""]), empty: M.audit.empty, stack: true })}</section>`;
+<section><h2>${M.accounts.events}</h2>${table({ head: [...M.accounts.eventsHead], rows: events.map((e) => [humanTime(e.at), html`<span class="mono">${e.type}</span>`, e.source, e.countryCode ?? ""]), empty: M.audit.empty, stack: true })}</section>`;
     return consolePage({ paths, path: here, title: a.username, body, admin, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
   };
 

@@ -92,7 +92,7 @@ export function invitePages(ctx: AppContext, paths: ConsolePaths) {
       ? html`<section aria-labelledby="new-h"><div class="flash ok" role="status">${M.invites.created}</div>
 <div class="layout"><div><div class="field"><label for="link">${M.invites.link}</label><div class="inputs"><input id="link" value="${o.created.url}" readonly></div></div>
 <button class="btn ghost small" type="button" data-copy="link" hidden>${M.invites.copy}</button>
-<ul class="facts"><li>${o.created.invite.id}</li><li>${usesText(o.created.invite)}</li><li>${humanTime(o.created.invite.expiresAt)}</li></ul></div>
+<ul class="facts"><li class="mono">${o.created.invite.id}</li><li>${M.invites.usesFact(usesText(o.created.invite))}</li><li>${M.invites.expiresFact(humanTime(o.created.invite.expiresAt))}</li></ul></div>
 <aside class="qr">${qrCode(o.created.url, M.invites.qrLabel)}</aside></div></section>`
       : "";
     const rows = page.invites.map((i): (RawHtml | string)[] => {

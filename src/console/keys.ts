@@ -44,7 +44,7 @@ export function keyPages(ctx: AppContext, paths: ConsolePaths) {
         ceilings,
         k.expiresAt ? humanTime(k.expiresAt) : M.common.never,
         k.lastUsedAt ? html`${humanTime(k.lastUsedAt)}<span class="note">${k.lastUsedIp ?? ""}${loc ? ` · ${countryNameOf(loc.countryCode) ?? loc.countryCode}` : ""}</span>` : M.common.never,
-        k.disabled ? html`<span class="pill bad">${M.keys.disable}d</span>` : expired ? html`<span class="pill warn">expired</span>` : html`<span class="pill ok">on</span>`,
+        k.disabled ? html`<span class="pill bad">${M.keys.states.disabled}</span>` : expired ? html`<span class="pill warn">${M.keys.states.expired}</span>` : html`<span class="pill ok">${M.keys.states.on}</span>`,
         html`<div class="actions">${k.disabled ? act("enable", M.keys.enable, "ghost") : act("disable", M.keys.disable, "ghost-danger")}${act("rotate", M.keys.rotate, "ghost")}${act("delete", M.keys.del, "ghost-danger")}</div>`,
       ];
     });

@@ -127,9 +127,9 @@ td .pill{white-space:nowrap}
 .chart svg,.map svg{display:block;width:100%;height:auto}
 .chart .bar{fill:var(--accent)}
 .chart .axis,.chart text{fill:var(--muted);font-size:11px}
-.map .land{fill:var(--soft);stroke:var(--line);stroke-width:.5}
+.map .land{fill:var(--line);stroke:var(--card);stroke-width:.5}
 .map .hit{fill:var(--accent);stroke:var(--card);stroke-width:.5}
-.map .sea{fill:var(--card)}
+.map .sea{fill:var(--soft)}
 .split{display:grid;gap:22px}
 @media (min-width:900px){.split{grid-template-columns:1fr 20rem;align-items:start}}
 .filters{display:flex;flex-wrap:wrap;gap:10px 12px;align-items:flex-end;margin-top:14px}
@@ -141,6 +141,8 @@ select{font:inherit;color:var(--text);background:var(--card);border:1.5px solid 
 .grid2{display:grid;gap:0 16px}
 @media (min-width:720px){.grid2{grid-template-columns:1fr 1fr}}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;overflow-wrap:anywhere}
+td .actions{margin-top:0;gap:6px}
+button[data-copy]{margin:0 0 12px}
 .tree{list-style:none;padding-left:14px;border-left:2px solid var(--line);margin:6px 0}
 @media (max-width:560px){table.list.stack thead{display:none}table.list.stack tr{display:block;padding:10px 0;border-bottom:1px solid var(--line)}table.list.stack tr:last-child{border-bottom:0}table.list.stack td{display:block;border:0;padding:3px 0}table.list.stack td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}.kv{grid-template-columns:1fr}.kv dd{margin-bottom:6px}}
 `.trim();
