@@ -36,11 +36,13 @@ export function dashboardPage(ctx: AppContext, paths: ConsolePaths) {
     const pending = endpoints.reduce((n, e) => n + e.pending, 0);
     const failed = endpoints.reduce((n, e) => n + e.failed, 0);
     const stat = (label: string, value: number, bad = false) => html`<div class="stat${bad && value > 0 ? " bad" : ""}"><b>${value}</b><span>${label}</span></div>`;
-    const lastFail = lastEventOf(ctx, host, "provision.failed");
-    const lastOk = lastEventOf(ctx, host, "account.registered");
+    // Looked up over the last week only: a type that never happens would otherwise walk the whole log.
+    const provisioned = admin.host.provision.type !== "none";
+    const lastFail = provisioned ? lastEventOf(ctx, host, "provision.failed", now - 7 * DAY) : null;
+    const lastOk = provisioned ? lastEventOf(ctx, host, "account.registered", now - 7 * DAY) : null;
     const providerRows = [
-      ...(admin.host.provision.type !== "none" || lastFail
-        ? [[html`<span class="mono">provision: ${admin.host.provision.type}</span>`, lastOk ? humanTime(lastOk.at) : M.common.never, lastFail ? humanTime(lastFail.at) : M.common.never]]
+      ...(provisioned
+        ? [[html`<span class="mono">provision: ${admin.host.provision.type}</span>`, lastOk ? humanTime(lastOk.at) : M.dashboard.notThisWeek, lastFail ? humanTime(lastFail.at) : M.dashboard.notThisWeek]]
         : []),
       ...endpoints.map((e) => [html`<span class="mono">${describeUrl(e.url)}</span>${e.disabledAt ? html` <span class="pill bad">off</span>` : ""}`, `${e.pending} pending`, e.failed ? `${e.failed} failed` : M.common.none]),
     ];

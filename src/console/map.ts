@@ -68,7 +68,7 @@ export function mapPage(ctx: AppContext, paths: ConsolePaths) {
     const q = params(request);
     const win = Object.hasOwn(WINDOWS, q.get("window") ?? "") ? q.get("window")! : "30d";
     const type = TYPE_CHOICES.some(([v]) => v === q.get("type")) ? q.get("type")! : "";
-    const rows = countEventsByCountry(ctx, admin.host.name, Date.now() - WINDOWS[win]!, type || null);
+    const rows = countEventsByCountry(ctx, admin.host.name, WINDOWS[win]!, type || null);
     const counts = new Map(rows.filter((r) => r.code).map((r) => [r.code!, r.n]));
     const total = rows.reduce((n, r) => n + r.n, 0);
     const max = Math.max(1, ...counts.values());

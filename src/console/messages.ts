@@ -41,6 +41,7 @@ export const M = {
     providerNone: "No provider or webhook is configured.",
     lastFailure: "Last failure",
     lastSuccess: "Last success",
+    notThisWeek: "not in 7 days",
     geoip: "GeoIP database",
     geoipAge: (days: number) => `built ${days} day${days === 1 ? "" : "s"} ago`,
     geoipUnknown: "build date unknown",

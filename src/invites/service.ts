@@ -389,5 +389,10 @@ export function parseLabels(json: string): string[] {
 
 /** How many of a host's invites are open (not revoked, not used up, not expired). */
 export function countOpenInvites(ctx: AppContext, host: string, now = Date.now()): number {
-  return ctx.db.orm.select({ n: sql<number>`count(*)` }).from(invites).where(and(eq(invites.host, host), statusCondition("active", now))).get()?.n ?? 0;
+  // Spelt as the partial index invites_host_open states it, so the count walks only unexpired, unrevoked rows.
+  return (
+    ctx.db.sqlite
+      .query("SELECT count(*) AS n FROM invites WHERE host = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND (max_uses IS NULL OR uses < max_uses)")
+      .get(host, now) as { n: number }
+  ).n;
 }

@@ -119,7 +119,7 @@ td .pill{white-space:nowrap}
 .note{display:block;color:var(--muted);font-size:.86rem}
 @media (max-width:560px){.topnav{gap:4px 0}.topnav a{padding:8px 9px}.topnav .who{display:none}}
 .wrap.wide{max-width:76rem}
-.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(10.5rem,1fr));gap:12px;margin:18px 0 0}
+.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(9rem,1fr));gap:12px;margin:18px 0 0}
 .stat{background:var(--soft);border:1px solid var(--line);border-radius:14px;padding:12px 14px}
 .stat b{display:block;font-size:1.6rem;line-height:1.2}
 .stat span{color:var(--muted);font-size:.86rem}
