@@ -118,6 +118,7 @@ describe("console access", () => {
     const code = totpOf(uri).code();
     const ok = await signInWithTotp(server, "noto", code);
     expect(ok.page.status).toBe(303);
+    expect(ok.page.location).toBe("../admin"); // an admin with TOTP goes on to the console
     expect((await ok.browser.get("/admin")).status).toBe(200);
     // The same code again (another browser, same window): refused, and so is the previous step's.
     const reused = await signInWithTotp(server, "noto", code);

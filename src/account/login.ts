@@ -3,6 +3,7 @@ import type { AppContext } from "../context.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html } from "../lib/html.ts";
 import { randomToken } from "../lib/tokens.ts";
+import { isAdmin } from "../accounts/roles.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, field, formError } from "../web/parts.ts";
 import { FormError, readForm } from "../web/form-body.ts";
@@ -86,8 +87,10 @@ ${field({ id: "totp", name: "totp", label: "Authentication code (if you use one)
     const origin = requestOrigin(request, "web", null);
     const result = await signIn(ctx, origin, { user: typedUser, password: fields.get("password") ?? "", totp: fields.get("totp") ?? "" });
     if (result.ok) {
-      // A new session id at every sign-in, so a cookie planted before it is worth nothing.
-      return seeOther(path, paths.base, "", [sessionCookie(ctx, result.host, result.secret), ...clearedLoginCookies()]);
+      // A new session id at every sign-in, so a cookie planted before it is worth nothing. An admin who passed TOTP
+      // goes on to the console; everyone else to their account page.
+      const to = result.session.secondFactorAt !== null && isAdmin(result.account) ? ctx.config.server.adminPath : paths.base;
+      return seeOther(path, to, "", [sessionCookie(ctx, result.host, result.secret), ...clearedLoginCookies()]);
     }
     const f = FAILURE[result.reason];
     return form({ secret, typedUser, error: f.text, totpError: result.reason === "totp_invalid" ? "Type the current 6-digit code." : null, status: f.status, retryAfterMs: result.retryAfterMs });
