@@ -306,6 +306,41 @@ describe("console access", () => {
   });
 });
 
+describe("the notifications outbox", () => {
+  test("a delivery that gave up is listed with its error and retried from the console (asked with csrf, audited as web)", async () => {
+    const secret = `whsec_${Buffer.from("0123456789abcdef0123456789abcdef").toString("base64")}`;
+    const sb = sandbox(`${LIMITS}[[notify]]\nurl = "http://127.0.0.1:9/hook"\nsecret = "${secret}"\nevents = ["invite.created"]\nmax_attempts = 1\nretry_delay = "100ms"\ntimeout = "1s"\n`);
+    const server = await startServer(sb);
+    try {
+      const uri = await makeAdmin(sb, server, "ada");
+      const ada = await adminBrowser(server, "ada", uri);
+      expect((await cli(["invite", "create", "example.com"], { config: sb.config })).code).toBe(0);
+      const failed = () => query<{ id: number; status: string }>(sb, "SELECT id, status FROM webhook_deliveries WHERE event_type = 'invite.created'");
+      for (let i = 0; i < 100 && failed()[0]?.status !== "failed"; i++) await Bun.sleep(100);
+      expect(failed()[0]!.status).toBe("failed");
+      const page = await ada.get("/admin/outbox");
+      expect(page.text).toContain("Gave up");
+      expect(page.text).toContain("invite.created");
+      expect((await ada.post("/admin/outbox/retry", { id: String(failed()[0]!.id) }, { csrf: null })).status).toBe(403);
+      expect(failed()[0]!.status).toBe("failed");
+      await ada.get("/admin/outbox");
+      const r = await ada.post("/admin/outbox/retry", { id: String(failed()[0]!.id) });
+      expect(r.status).toBe(303);
+      expect(r.location).toContain("retried=1");
+      const ev = query<{ source: string; actor: string }>(sb, "SELECT source, actor FROM audit_events WHERE type = 'webhook.retried'")[0]!;
+      expect(ev).toEqual({ source: "web", actor: "account/ada@example.com" });
+      await ada.get("/admin/outbox");
+      expect((await ada.post("/admin/outbox/retry", { all: "yes" })).status).toBe(303);
+      const dash = await ada.get("/admin");
+      expect(dash.status).toBe(200);
+      expect(dash.text).toContain("127.0.0.1:9");
+    } finally {
+      await server.stop();
+      sb.cleanup();
+    }
+  });
+});
+
 describe("admin_allow", () => {
   test("outside the listed ranges everything under admin_path is a 404, even for a signed-in admin; inside it works", async () => {
     const sb = sandbox(LIMITS);

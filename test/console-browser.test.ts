@@ -136,6 +136,7 @@ if (!haveBrowser && process.env.CI) {
 
       // An invite with groups and a note; shown once with link and QR code, then revoked after asking.
       await page.goto(`${server.url}/admin/invites`);
+      await page.locator("summary", { hasText: "Create an invite" }).click();
       await page.locator("#note").fill("for the book club");
       await page.locator("#group1").fill("books");
       await page.locator("#uses").fill("5");

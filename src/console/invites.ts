@@ -109,7 +109,7 @@ export function invitePages(ctx: AppContext, paths: ConsolePaths) {
     });
     const body = html`<h1>${M.invites.title}</h1>
 ${formError(o.error)}${created}
-<details class="platform"${o.error || !o.created ? html` open` : ""}><summary>${M.invites.create}</summary><div class="nested">
+<details class="platform"${o.error || rows.length === 0 ? html` open` : ""}><summary>${M.invites.create}</summary><div class="nested">
 <form method="post" action="${relativePath(path, path)}" accept-charset="utf-8">${csrfField(admin.csrf)}
 <div class="grid2">
 ${field({ id: "username", name: "username", label: M.invites.username, maxlength: 1100, verbatim: true })}
