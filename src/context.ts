@@ -13,7 +13,8 @@ export interface AppContext {
 
 /** Who caused a change and from where; carried into the audit log. Not an HTTP type: the CLI fills it too. */
 export interface Origin {
-  source: "api" | "web" | "cli" | "system";
+  /** xmpp: through the XMPP server (mod_invited), on behalf of the client whose address is `ip`. */
+  source: "api" | "web" | "cli" | "system" | "xmpp";
   actor: string | null;
   ip: string | null;
   userAgent: string | null;

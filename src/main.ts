@@ -1,3 +1,4 @@
+import "./cli/no-color.ts";
 import { defineCommand, runCommand, showUsage } from "citty";
 import { ConfigError } from "./config/index.ts";
 import { CliError } from "./cli/common.ts";

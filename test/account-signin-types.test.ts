@@ -67,6 +67,8 @@ describe("type = webhook", () => {
   test("a signed signin.verify: 204 valid, 401 invalid, anything else an error; the signature verifies", async () => {
     const secret = newSecret();
     const receiver = startReceiver([secret], (req) => {
+      // The same receiver is the host's provider: it does what provision.disable and the like ask.
+      if (String(req.json.type).startsWith("provision.")) return new Response(null, { status: 204 });
       const { username, password } = req.json;
       if (password === "teapot") return new Response(null, { status: 418 });
       return new Response(null, { status: username === "fay" && password === "fay's secret" ? 204 : 401 });
@@ -99,7 +101,8 @@ describe("type = webhook", () => {
       ['type = "command"', /verify_command' is required/],
       ['type = "command"\nverify_command = ["/bin/x", "{password}"]', /must not contain \{password\}/],
       ['type = "webhook"\nurl = "https://x.example/hook"', /secret' is required/],
-      ['type = "ldap"', /type' must be/],
+      ['type = "ldap"', /type' can be "ldap" only on a host whose \[provision\] is type = "ldap"/],
+      ['type = "kerberos"', /type' must be/],
       ['type = "local"\ncolour = "red"', /colour' is not a known setting/],
     ] as const) {
       const sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".signin]\n${body}\n`);

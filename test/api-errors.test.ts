@@ -16,6 +16,12 @@ const ROUTES = [
   ["GET", "/api/v1/audit"],
   ["GET", "/api/v1/accounts/{user}"],
   ["POST", "/api/v1/accounts/{user}/disable"],
+  ["DELETE", "/api/v1/accounts/{user}"],
+  ["POST", "/api/v1/xmpp/check"],
+  ["POST", "/api/v1/xmpp/reserve"],
+  ["POST", "/api/v1/xmpp/commit"],
+  ["POST", "/api/v1/xmpp/release"],
+  ["POST", "/api/v1/xmpp/report"],
 ] as const;
 
 beforeAll(async () => {

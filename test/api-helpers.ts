@@ -175,7 +175,7 @@ function resolveRef(doc: Json, ref: string): Json {
     .reduce((node: Json, part) => node?.[part.replace(/~1/g, "/").replace(/~0/g, "~")], doc);
 }
 
-export const ALL_SCOPES = ["invite:create", "invite:create:reset", "invite:create:group", "invite:list", "invite:revoke", "invite:redeem", "audit:read", "account:manage"];
+export const ALL_SCOPES = ["invite:create", "invite:create:reset", "invite:create:group", "invite:list", "invite:revoke", "invite:redeem", "invite:xmpp", "audit:read", "account:manage"];
 
 /** `invited key create` with options; returns ID/TOKEN. */
 export async function createKeyWith(sb: Sandbox, options: string[] = [], host = "example.com"): Promise<string> {

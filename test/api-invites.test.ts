@@ -10,7 +10,7 @@ let admin: string; // every scope
 let url: string;
 
 beforeAll(async () => {
-  sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\ninvite_ttl = "7d"\n[hosts."other.org"]\npublic_url = "https://other.org"\n`);
+  sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\ninvite_ttl = "7d"\napp_registration = true\n[hosts."other.org"]\npublic_url = "https://other.org"\n`);
   server = await startServer(sb);
   url = server.url;
   admin = await createKeyWith(sb, scopeArgs(ALL_SCOPES));

@@ -28,7 +28,7 @@ if (!haveBrowser && process.env.CI) {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    sb = sandbox();
+    sb = sandbox('[hosts."example.com"]\npublic_url = "https://example.com"\napp_registration = true\n');
     server = await startServer(sb);
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({

@@ -27,3 +27,13 @@ test("npx invited makes a key in the configured database, from the checkout and 
     sb.cleanup();
   }
 }, 60_000);
+
+test("--help into a pipe has no colour codes, even without NO_COLOR", async () => {
+  const env = { ...process.env } as Record<string, string>;
+  delete env.NO_COLOR;
+  delete env.FORCE_COLOR;
+  const proc = Bun.spawn([process.execPath, `${ROOT}/src/main.ts`, "key", "--help"], { env, stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  expect(out + err).toContain("USAGE invited key");
+  expect(out + err).not.toContain("\x1b[");
+});

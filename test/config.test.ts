@@ -127,16 +127,16 @@ describe("config sources", () => {
     }
   });
 
-  test("no config at all: host localhost, ./invited.db, public URL http://localhost:5280", async () => {
+  test("no config at all: host localhost, ./invited.db, public URL http://localhost:5380", async () => {
     const dir = mkdtempSync(join(tmpdir(), "invited-defaults-"));
     try {
       const key = await cli(["key", "create", "localhost"], { cwd: dir });
       expect(key.code).toBe(0);
       expect(existsSync(join(dir, "invited.db"))).toBe(true);
-      // The default listen address is 127.0.0.1:5280; use it only when it is free on this machine.
+      // The default listen address is 127.0.0.1:5380; use it only when it is free on this machine.
       let free = true;
       try {
-        Bun.listen({ hostname: "127.0.0.1", port: 5280, socket: { data() {} } }).stop(true);
+        Bun.listen({ hostname: "127.0.0.1", port: 5380, socket: { data() {} } }).stop(true);
       } catch {
         free = false;
       }
@@ -146,13 +146,13 @@ describe("config sources", () => {
         let r: Response | null = null;
         for (let i = 0; i < 200 && !r; i++) {
           try {
-            r = await get(`http://127.0.0.1:5280/invites_api`, { headers: { Authorization: `Bearer ${key.stdout.trim()}` } });
+            r = await get(`http://127.0.0.1:5380/invites_api`, { headers: { Authorization: `Bearer ${key.stdout.trim()}` } });
           } catch {
             await Bun.sleep(25);
           }
         }
         expect(r!.status).toBe(201);
-        expect(r!.headers.get("location")).toMatch(/^http:\/\/localhost:5280\/invite\?[A-Za-z0-9_-]+$/);
+        expect(r!.headers.get("location")).toMatch(/^http:\/\/localhost:5380\/invite\?[A-Za-z0-9_-]+$/);
       } finally {
         proc.kill("SIGTERM");
         expect(await proc.exited).toBe(0);

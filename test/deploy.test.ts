@@ -210,7 +210,7 @@ describe("deploy/nginx.conf in front of invited", () => {
         .replace(/listen 443 ssl http2;/, `listen 127.0.0.1:${p443} ssl http2;`)
         .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${cert};`)
         .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${certKey};`)
-        .replace(/server 127\.0\.0\.1:5280;/, `server 127.0.0.1:${server.port};`);
+        .replace(/server 127\.0\.0\.1:5380;/, `server 127.0.0.1:${server.port};`);
       expect(site).toContain(`server 127.0.0.1:${server.port};`);
       writeFileSync(join(dir, "site.conf"), site);
       writeFileSync(

@@ -10,7 +10,7 @@ let sb: Sandbox;
 let server: TestServer;
 
 beforeAll(async () => {
-  sb = sandbox('[hosts."example.com"]\npublic_url = "https://chat.example.com"\n');
+  sb = sandbox('[hosts."example.com"]\npublic_url = "https://chat.example.com"\napp_registration = true\n');
   server = await startServer(sb);
 });
 afterAll(async () => {
@@ -137,7 +137,8 @@ describe("landing page of a valid invite", () => {
     const { token } = await createInvite(sb, ["--reset", "dora"]);
     const r = await get(`${server.url}/invite?${token}`);
     expect(r.status).toBe(200);
-    expect(r.headers.get("link")).toBe(`<xmpp:example.com?register;preauth=${token}>; rel="alternate"`);
+    // The account's address is in the link, so the app fills in and locks the name.
+    expect(r.headers.get("link")).toBe(`<xmpp:dora@example.com?register;preauth=${token}>; rel="alternate"`);
     const page = await r.text();
     expect(page).toContain("Set a new password");
     expect(page).toContain("dora@example.com");
@@ -224,7 +225,7 @@ url = "https://nologo.example/"
         expect(page).toContain('src="./assets/logos/dino.svg"');
         expect((await get(`${s.url}/assets/logos/custom/0000.svg`)).status).toBe(404);
       });
-      await withServer('[hosts."example.com"]\npublic_url = "https://example.com"\napps = []\n', async (s, box) => {
+      await withServer('[hosts."example.com"]\npublic_url = "https://example.com"\napps = []\napp_registration = true\n', async (s, box) => {
         const { token } = await createInvite(box);
         const page = await (await get(`${s.url}/invite?${token}`)).text();
         expect(page).not.toContain("Get a chat app");

@@ -168,7 +168,7 @@ describe("invited check", () => {
       expect(json.code).toBe(0);
       const report = JSON.parse(json.stdout);
       expect(report.ok).toBe(true);
-      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "permissions", "migrations", "usernames", "geoip", "proxies"]);
+      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "permissions", "migrations", "usernames", "geoip", "proxies", "prosody example.com"]);
       expect(report.checks[1].detail).toContain("quick_check ok");
       expect(report.settings["database.busy_timeout"]).toBe("5s");
       expect(report.settings["server.max_body_size"]).toBe(1048576);

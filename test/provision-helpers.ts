@@ -125,3 +125,67 @@ export function provisionConfigErrorTests(cases: [name: string, body: string, me
     });
   }
 }
+
+export interface Relay {
+  port: number;
+  /** Called once, before the first 200 answer to a request whose first line starts with `requestStart` is passed on. */
+  beforeAnswer(requestStart: string, action: () => Promise<void>): void;
+  stop(): void;
+}
+
+/**
+ * A plain TCP relay on loopback in front of a real server, to stop that server at an exact point of an exchange
+ * (between two of a client's requests). Bytes pass unchanged; a connection to a stopped server is closed unanswered.
+ */
+export function startRelay(upstreamPort: number): Relay {
+  let hook: { start: string; action: () => Promise<void> } | null = null;
+  type Pipe = { upstream: Promise<import("bun").Socket<undefined> | null>; request: string; checked: boolean; out: Promise<void> };
+  const listener = Bun.listen<Pipe>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(client) {
+        const pipe: Pipe = { request: "", checked: false, upstream: Promise.resolve(null), out: Promise.resolve() };
+        client.data = pipe;
+        pipe.upstream = Bun.connect({
+          hostname: "127.0.0.1",
+          port: upstreamPort,
+          socket: {
+            data(_up, chunk) {
+              const copy = new Uint8Array(chunk);
+              // In order, even while an action holds the first chunk back.
+              pipe.out = pipe.out.then(async () => {
+                if (!pipe.checked) {
+                  pipe.checked = true;
+                  const h = hook;
+                  if (h && pipe.request.startsWith(h.start) && new TextDecoder().decode(copy.subarray(0, 16)).startsWith("HTTP/1.1 200")) {
+                    hook = null;
+                    await h.action();
+                  }
+                }
+                client.write(copy);
+              });
+            },
+            close: () => void (pipe.out = pipe.out.then(() => void client.end())),
+            error: () => void (pipe.out = pipe.out.then(() => void client.end())),
+          },
+        }).catch(() => {
+          client.end();
+          return null;
+        });
+      },
+      async data(client, chunk) {
+        client.data.request += new TextDecoder().decode(chunk);
+        (await client.data.upstream)?.write(chunk);
+      },
+      async close(client) {
+        (await client.data?.upstream)?.end();
+      },
+    },
+  });
+  return {
+    port: listener.port,
+    beforeAnswer: (start, action) => (hook = { start, action }),
+    stop: () => listener.stop(true),
+  };
+}

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { cli, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
 import { HOST, PROSODY, PROSODYCTL, startProsody, xmppLogin, type Prosody } from "./prosody-helpers.ts";
 import { auditEvents, createInvite, inviteRow, query, register } from "./invite-helpers.ts";
 import { eventually } from "./provision-helpers.ts";
@@ -33,6 +33,7 @@ public_url = "https://${HOST}"
 type = "command"
 command = ${ctl("adduser")}
 reset_command = ${ctl("passwd")}
+delete_command = ${ctl("deluser")}
 stdin = "{password}\\n{password}\\n"
 timeout = "30s"
 `);
@@ -114,6 +115,31 @@ timeout = "30s"
       // (@xmpp/client's SASL cannot send a non-Latin-1 username, so the file is the check.)
       const node = [...new TextEncoder().encode("\u5C71\u7530taro")].map((b) => (/[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, "0")}`)).join("");
       expect(existsSync(join(prosody.dir, "data", "example%2ecom", "accounts", `${node}.dat`))).toBe(true);
+    });
+
+    test("invited user delete runs prosodyctl deluser first: the XMPP login is refused afterwards; a failing deluser keeps the account", async () => {
+      const invite = await createInvite(sb);
+      expect((await register(server, invite.token, "gus", "a long passphrase 1")).status).toBe(200);
+      expect(await xmppLogin(prosody.port, "gus", "a long passphrase 1")).toBe("ok");
+      const r = await cli(["user", "delete", HOST, "gus"], { config: sb.config });
+      expect(r.stderr).toContain("deleted on the real server (command provider)");
+      expect(r.code).toBe(0);
+      expect(await xmppLogin(prosody.port, "gus", "a long passphrase 1")).toBe("not-authorized");
+      expect(query(sb, "SELECT 1 FROM accounts WHERE username = 'gus'")).toHaveLength(0);
+
+      // An account invited knows but Prosody does not (removed there by hand): prosodyctl deluser fails, so invited
+      // keeps its row and says why; --local-only then removes it on purpose.
+      const second = await createInvite(sb);
+      expect((await register(server, second.token, "hal", "a long passphrase 2")).status).toBe(200);
+      const direct = Bun.spawn([PROSODYCTL!, "--config", prosody.config, "deluser", `hal@${HOST}`], { stdout: "pipe", stderr: "pipe" });
+      expect(await direct.exited).toBe(0);
+      const refused = await cli(["user", "delete", HOST, "hal"], { config: sb.config });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("invited's account is unchanged");
+      expect(query(sb, "SELECT 1 FROM accounts WHERE username = 'hal'")).toHaveLength(1);
+      expect(JSON.parse(auditEvents(sb, "provision.failed").at(-1)!.details)).toMatchObject({ kind: "delete", provider: "command" });
+      expect((await cli(["user", "delete", HOST, "hal", "--local-only"], { config: sb.config })).code).toBe(0);
+      expect(query(sb, "SELECT 1 FROM accounts WHERE username = 'hal'")).toHaveLength(0);
     });
   });
 }

@@ -343,7 +343,7 @@ describe("provision config", () => {
     ["secret not in whsec_ form", `type = "webhook"\nurl = "http://127.0.0.1:1/"\nsecret = "hunter2"`, /must be in whsec_ form/],
     ["secret not base64", `type = "webhook"\nurl = "http://127.0.0.1:1/"\nsecret = "whsec_***"`, /whsec_ followed by base64/],
     ["short secret", `type = "webhook"\nurl = "http://127.0.0.1:1/"\nsecret = "whsec_c2hvcnQ="`, /too short/],
-    ["unknown type", `type = "ldap"`, /provision\.type' must be/],
+    ["unknown type", `type = "kerberos"`, /provision\.type' must be/],
     ["timeout out of range", `type = "webhook"\nurl = "http://127.0.0.1:1/"\nsecret = "${newSecret()}"\ntimeout = "1h"`, /timeout' must be between/],
     ["unknown key", `type = "none"\nretries = 3`, /provision\.retries' is not a known setting/],
   ];

@@ -40,7 +40,7 @@ function changeMessage(reason: ChangePasswordRefusal, host: HostConfig): { statu
 const DELETE_MESSAGES: Record<DeleteRefusal, { status: number; text: string }> = {
   missing: { status: 400, text: "Please type your password to confirm." },
   wrong_password: { status: 403, text: "That password is not right. Nothing was deleted." },
-  provider_owned: { status: 409, text: "Your account lives on the chat server, and deleting it from here isn't possible yet. Ask the people who run this server." },
+  downstream_failed: { status: 503, text: "The server that holds your account didn't accept the deletion, so nothing was deleted. Please try again later, or ask the people who run this server." },
   busy: { status: 503, text: "The server is busy right now. Nothing was deleted: please try again in a moment." },
   unavailable: { status: 503, text: "We can't check your password right now. Nothing was deleted: please try again in a moment." },
 };

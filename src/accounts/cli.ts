@@ -2,7 +2,8 @@ import { defineCommand } from "citty";
 import { CliError, configArg, formatTable, isoTime, jsonArg, printJson, requireHost, withContext, withReadOnlyContext, strictCommand } from "../cli/common.ts";
 import { CLI_ORIGIN } from "../context.ts";
 import { parseLabels } from "../invites/service.ts";
-import { deleteAccount, listAccounts, showUsername } from "./service.ts";
+import { listAccounts, showUsername } from "./service.ts";
+import { deleteAccountEverywhere, DownstreamError } from "../provisioning/lifecycle.ts";
 import { AccountStatusError, accountProfile, inviteTree, type TreeNode } from "./tree.ts";
 import { accountJson, accountDetailJson } from "./view.ts";
 import { disableAccount, enableAccount } from "./disable.ts";
@@ -47,15 +48,29 @@ const list = strictCommand({
   },
 });
 
-const deleteArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, ...configArg } as const;
+const deleteArgs = {
+  host: { type: "positional", required: true },
+  user: { type: "positional", required: true },
+  "local-only": { type: "boolean", description: "Remove only invited's record; leave the account on the real server" },
+  ...configArg,
+} as const;
 
 const del = strictCommand({
-  meta: { name: "delete", description: "Delete an account (the invite ledger keeps its redemption rows)" },
+  meta: { name: "delete", description: "Delete an account on the real server (the host's provider), then invited's record; the invite ledger keeps its rows" },
   args: deleteArgs,
   run: ({ args }) => {
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
-      if (!(await deleteAccount(ctx, CLI_ORIGIN, host.name, args.user))) throw new CliError("account not found");
+      const r = await deleteAccountEverywhere(ctx, CLI_ORIGIN, host, args.user, { localOnly: args["local-only"] === true });
+      if (!r.ok && r.reason === "not_found") throw new CliError("account not found");
+      if (!r.ok) {
+        throw new CliError(
+          `the ${host.provision.type} provider could not delete the account downstream (${r.failure.reason}): ${r.failure.detail}\n` +
+            "invited's account is unchanged; run again once the server answers, or use --local-only to remove only invited's record",
+        );
+      }
+      if (r.downstream === "deleted") process.stderr.write(`deleted on the real server (${host.provision.type} provider) and in invited\n`);
+      else if (r.downstream === "skipped") process.stderr.write("deleted in invited only (--local-only); the account on the real server is untouched\n");
     });
   },
 });
@@ -125,7 +140,19 @@ const tree = strictCommand({
   },
 });
 
-const statusArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, ...configArg } as const;
+const statusArgs = {
+  host: { type: "positional", required: true },
+  user: { type: "positional", required: true },
+  "local-only": { type: "boolean", description: "Change only invited's record; leave the account on the real server as it is" },
+  ...configArg,
+} as const;
+
+/** The CLI's words for a refusal of the real server (or of invited's own checks). */
+function statusError(e: unknown): never {
+  if (e instanceof AccountStatusError) throw new CliError(e.message);
+  if (e instanceof DownstreamError) throw new CliError(`${e.message}\ninvited's account is unchanged; run again once the server answers, or use --local-only to change only invited's record`);
+  throw e;
+}
 
 const disable = strictCommand({
   meta: { name: "disable", description: "Disable an account: no sign-in, no invites, its sessions end and its open invites are revoked" },
@@ -134,15 +161,14 @@ const disable = strictCommand({
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
       try {
-        const r = await disableAccount(ctx, CLI_ORIGIN, host.name, args.user);
+        const r = await disableAccount(ctx, CLI_ORIGIN, host.name, args.user, null, { localOnly: args["local-only"] === true });
         process.stderr.write(
           r.changed
             ? `disabled; ${r.sessionsEnded} session(s) ended, ${r.invitesRevoked.length} open invite(s) revoked\n`
             : `already disabled; ${r.sessionsEnded} session(s) ended, ${r.invitesRevoked.length} open invite(s) revoked\n`,
         );
       } catch (e) {
-        if (e instanceof AccountStatusError) throw new CliError(e.message);
-        throw e;
+        statusError(e);
       }
     });
   },
@@ -155,10 +181,9 @@ const enable = strictCommand({
     return withContext(args, async (ctx) => {
       const host = requireHost(ctx, args.host);
       try {
-        process.stderr.write((await enableAccount(ctx, CLI_ORIGIN, host.name, args.user)) ? "enabled\n" : "already enabled\n");
+        process.stderr.write((await enableAccount(ctx, CLI_ORIGIN, host.name, args.user, { localOnly: args["local-only"] === true })) ? "enabled\n" : "already enabled\n");
       } catch (e) {
-        if (e instanceof AccountStatusError) throw new CliError(e.message);
-        throw e;
+        statusError(e);
       }
     });
   },

@@ -1,8 +1,9 @@
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { recordEvent } from "../audit/service.ts";
-import { checkPassword, deleteAccount, findAccount, hashPassword, setPasswordTx, type PasswordProblem } from "./service.ts";
+import { checkPassword, findAccount, hashPassword, setPasswordTx, type PasswordProblem } from "./service.ts";
 import { checkPasswordWhereItLives } from "../sessions/signin.ts";
+import { deleteAccountEverywhere } from "../provisioning/lifecycle.ts";
 import { endAllSessionsTx } from "../sessions/service.ts";
 import { hashQueueFor } from "../limits/registration.ts";
 import { reserveThenChangePassword } from "../provisioning/service.ts";
@@ -80,20 +81,21 @@ export async function changePassword(ctx: AppContext, origin: Origin, host: Host
   }
 }
 
-export type DeleteRefusal = "missing" | "wrong_password" | "provider_owned" | "busy" | "unavailable";
+export type DeleteRefusal = "missing" | "wrong_password" | "downstream_failed" | "busy" | "unavailable";
 
 /**
- * Deletes the member's own account after the password is given again. While the provider side of deletion does not
- * exist (the downstream-lifecycle work), an account whose password a provider owns is refused with a clear reason.
+ * Deletes the member's own account after the password is given again (checked where it lives): on the real server
+ * first, through the host's provider, then invited's record, then the member's sessions. If the real server refuses
+ * or is down, nothing is deleted (downstream_failed; provision.failed is in the audit log).
  */
 export async function deleteOwnAccount(ctx: AppContext, origin: Origin, host: HostConfig, username: string, password: string): Promise<{ ok: true } | { ok: false; reason: DeleteRefusal }> {
-  if (host.provision.type !== "none" || host.signin.type !== "local") return { ok: false, reason: "provider_owned" };
   if (!password) return { ok: false, reason: "missing" };
   const account = findAccount(ctx, host.name, username);
   const verdict = await checkPasswordWhereItLives(ctx, host, username, password, account);
   if (verdict === "invalid") return { ok: false, reason: "wrong_password" };
   if (verdict !== "valid") return { ok: false, reason: verdict };
-  await ctx.db.write(() => endAllSessionsTx(ctx, host.name, username));
-  await deleteAccount(ctx, origin, host.name, username);
+  const deleted = await deleteAccountEverywhere(ctx, origin, host, username);
+  if (!deleted.ok) return { ok: false, reason: deleted.reason === "not_found" ? "wrong_password" : "downstream_failed" };
+  await ctx.db.write(() => endAllSessionsTx(ctx, host.name, deleted.username));
   return { ok: true };
 }

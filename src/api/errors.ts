@@ -17,7 +17,8 @@ export const ERROR_CODES = {
   account_not_found: [404, "No account with this username on the key's host."],
   method_not_allowed: [405, "The route exists but not with this method (see the Allow header)."],
   invite_used: [409, "The invite has no uses left."],
-  username_taken: [409, "An account has this username or a look-alike (same UTS #39 skeleton), or another open invite is bound to it."],
+  invite_busy: [409, "Every remaining use of the invite is held by a registration in flight; it may come back, retry later."],
+  username_taken: [409, "An account has this username or a look-alike (same UTS #39 skeleton), or another open invite is bound to it, or someone is registering it right now."],
   invite_expired: [410, "The invite has expired."],
   invite_revoked: [410, "The invite was revoked."],
   unsupported_media_type: [415, "A body that is not `application/json` (a charset other than UTF-8, or a body without Content-Type)."],
@@ -29,9 +30,11 @@ export const ERROR_CODES = {
   invalid_note: [422, "The note has control characters or a lone UTF-16 surrogate."],
   account_missing: [422, "A reset invite names an account that does not exist on the host."],
   username_mismatch: [422, "The invite is bound to another username."],
+  too_many_registrations: [429, "Too many registrations from the client's network ([limits] registration_rate); retry after Retry-After seconds."],
   rate_limited: [429, "The key is over its rate; retry after Retry-After seconds."],
   locked_out: [429, "The key did not verify, and this network is locked out after too many failed authentications; retry after Retry-After seconds (a valid key is served meanwhile)."],
   internal_error: [500, "A bug; the server log has the details."],
+  provision_failed: [502, "The host's real server (its provider) refused the operation or did not answer; invited changed nothing (the message carries the provider's reason)."],
   storage_unavailable: [503, "The database cannot take writes right now; retry later."],
 } as const satisfies Record<string, readonly [number, string]>;
 

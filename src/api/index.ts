@@ -6,6 +6,7 @@ import { logStorageError } from "../http/errors.ts";
 import { ApiError, errorResponse } from "./errors.ts";
 import { invitesController } from "./invites.ts";
 import { auditController } from "./audit.ts";
+import { xmppController } from "./xmpp.ts";
 import { accountsController } from "./accounts.ts";
 import { docsPage, openApiDocument, type OpenApiDocument } from "./openapi.ts";
 import { pathOf } from "../lib/url.ts";
@@ -64,6 +65,7 @@ export function apiV1(ctx: AppContext) {
     })
     .use(invitesController(ctx))
     .use(auditController(ctx))
+    .use(xmppController(ctx))
     .use(accountsController(ctx))
     .get(`${API_PREFIX}/openapi.json`, () => Response.json(document()), { detail: { hide: true } })
     .get(`${API_PREFIX}/docs`, () => new Response(docs(), { headers: DOCS_HEADERS }), { detail: { hide: true } });

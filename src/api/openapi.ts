@@ -62,7 +62,8 @@ export function openApiDocument(api: AnyElysia) {
     tags: [
       { name: "invites", description: "Create, list, show, revoke and redeem invites" },
       { name: "audit", description: "The audit log" },
-      { name: "accounts", description: "Accounts, the invite tree, and disabling an account" },
+      { name: "xmpp", description: "In-band registration through the XMPP server (Prosody's mod_invited)" },
+      { name: "accounts", description: "Accounts, the invite tree, disabling an account, and deleting it (on the real server first)" },
     ],
     paths,
     components: {

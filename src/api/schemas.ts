@@ -63,7 +63,10 @@ export const CreatedInvite = t.Object(
     ...inviteFields,
     token: t.String({ description: "The invite token. Shown only in this answer: only its hash is stored." }),
     url: t.String({ description: "Landing page: public_url + invite_path + ? + token" }),
-    xmpp_uri: t.String({ description: "xmpp:HOST?register;preauth=TOKEN" }),
+    xmpp_uri: t.Nullable(t.String(), {
+      description:
+        "xmpp:HOST?register;preauth=TOKEN (xmpp:USER@HOST?... for a bound or reset invite), for XMPP apps; null while the host does not offer in-band registration (app_registration, or no recent report from Prosody's mod_invited)",
+    }),
   },
   {
     examples: [
@@ -80,7 +83,7 @@ export const CreatedInvite = t.Object(
 const Redemption = t.Object({
   username: t.String(),
   used_at: Time,
-  source: t.String({ description: "web (registration page) or api (POST /api/v1/invites/redeem)" }),
+  source: t.String({ description: "web (registration page), api (POST /api/v1/invites/redeem) or xmpp (in-band registration through the XMPP server)" }),
 });
 
 export const InviteDetail = t.Object(
@@ -207,6 +210,89 @@ export const AuditPage = t.Object(
   },
 );
 
+// /api/v1/xmpp: the calls of Prosody's mod_invited (deploy/prosody/mod_invited.lua).
+
+const ClientIp = t.Optional(
+  t.Nullable(t.String({ minLength: 2, maxLength: 64, description: "The XMPP client's address as the XMPP server saw it; used for throttles and the audit log instead of the server's own", error: "ip must be an IP address of at most 64 characters, or null" })),
+);
+const XmppToken = t.String({ minLength: 1, maxLength: 256, description: "The preauth token the client sent", error: "token must be a string of 1 to 256 characters" });
+
+export const XmppCheckBody = t.Object({ token: XmppToken, ip: ClientIp }, { additionalProperties: false, examples: [{ token: "Q2t3bV9xRk1wc-vhJjyB5Pb4HpAfQ2t3bV", ip: "203.0.113.7" }] });
+
+const xmppInviteFields = {
+  invite_id: t.String({ examples: ["Q2t3bV9xRk1w"] }),
+  kind: Kind,
+  username: t.Nullable(t.String(), { description: "The name the invite is bound to (account) or the account it resets; null: the client chooses" }),
+  roles: t.Array(t.String(), { description: "The invite's roles that the host's prosody_roles allows (never prosody:admin)" }),
+  expires_at: Time,
+};
+const xmppInviteExample = { invite_id: "Q2t3bV9xRk1w", kind: "account", username: null, roles: [], expires_at: "2026-07-08T12:00:00.000Z" };
+
+export const XmppInvite = t.Object(xmppInviteFields, { examples: [xmppInviteExample] });
+
+export const XmppReserveBody = t.Object(
+  {
+    token: XmppToken,
+    username: t.String({ minLength: 1, maxLength: 1023, description: "The name as the XMPP server normalised it (nodeprep)", error: "username must be a string of 1 to 1023 characters" }),
+    exists: t.Boolean({ description: "Whether the XMPP server already has an account of this name", error: "exists must be true or false" }),
+    ip: ClientIp,
+  },
+  { additionalProperties: false, examples: [{ token: "Q2t3bV9xRk1wc-vhJjyB5Pb4HpAfQ2t3bV", username: "alice", exists: false, ip: "203.0.113.7" }] },
+);
+
+const reservationFields = {
+  id: t.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, error: "reservation.id must be a positive whole number" }),
+  invite_id: t.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", error: "reservation.invite_id has 1 to 64 characters A-Z a-z 0-9 _ -" }),
+  username: t.String({ minLength: 1, maxLength: 1023, error: "reservation.username must be a string of 1 to 1023 characters" }),
+  kind: t.Union([t.Literal("account"), t.Literal("reset")], { error: 'reservation.kind must be "account" or "reset"' }),
+  reserved_at: t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Epoch milliseconds, as reserve answered", error: "reservation.reserved_at must be a whole number" }),
+};
+const reservationExample = { id: 17, invite_id: "Q2t3bV9xRk1w", username: "alice", kind: "account", reserved_at: 1782907200000 };
+
+export const XmppReserved = t.Object(
+  {
+    ...xmppInviteFields,
+    reservation: t.Object({ ...reservationFields, expires_at: t.Integer({ description: "Epoch milliseconds; after this invited may release the use" }) }, { description: "Send it back, unchanged, to commit or release" }),
+  },
+  { examples: [{ ...xmppInviteExample, username: "alice", reservation: { ...reservationExample, expires_at: 1782907800000 } }] },
+);
+
+export const XmppCommitBody = t.Object(
+  { reservation: t.Object(reservationFields, { additionalProperties: true }), ip: ClientIp },
+  { additionalProperties: false, examples: [{ reservation: reservationExample, ip: "203.0.113.7" }] },
+);
+
+export const XmppCommitted = t.Object(
+  {
+    already: t.Boolean({ description: "true: this reservation was committed before (the call is idempotent)" }),
+    late: t.Boolean({ description: "true: the reservation had expired and been released, so the use was counted directly" }),
+  },
+  { examples: [{ already: false, late: false }] },
+);
+
+export const XmppReleaseBody = t.Object(
+  { reservation: t.Object({ id: reservationFields.id, invite_id: reservationFields.invite_id }, { additionalProperties: true }), ip: ClientIp },
+  { additionalProperties: false, examples: [{ reservation: { id: 17, invite_id: "Q2t3bV9xRk1w" }, ip: "203.0.113.7" }] },
+);
+
+export const XmppReleased = t.Object({ released: t.Boolean({ description: "false: the reservation was already gone (committed, released or expired)" }) }, { examples: [{ released: true }] });
+
+const Version = (what: string) =>
+  t.Optional(t.Nullable(t.String({ minLength: 1, maxLength: 64, pattern: "^[\\x21-\\x7e]+$", error: `${what} must be 1 to 64 printable ASCII characters without spaces, or null` })));
+
+export const XmppReportBody = t.Object(
+  { prosody_version: Version("prosody_version"), module_version: Version("module_version") },
+  { additionalProperties: false, examples: [{ prosody_version: "0.12.3", module_version: "1" }] },
+);
+
+export const XmppReported = t.Object(
+  {
+    app_registration: t.Union([t.Literal("auto"), t.Boolean()], { description: "The host's app_registration setting" }),
+    offered: t.Boolean({ description: "Whether invited now offers in-band registration to apps (the app button, the Link header, xmpp_uri)" }),
+  },
+  { examples: [{ app_registration: "auto", offered: true }] },
+);
+
 /** Error answers a route can give, for the response schemas (and so the OpenAPI document). */
 export function errors(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as Record<number, typeof ErrorBody>;
@@ -254,7 +340,10 @@ export const AccountDetail = t.Object(
 );
 
 export const DisableAccountBody = t.Object(
-  { reason: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "Kept in the audit event", error: "reason must be a string of 1 to 200 characters" })) },
+  {
+    reason: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "Kept in the audit event", error: "reason must be a string of 1 to 200 characters" })),
+    local_only: t.Optional(t.Boolean({ description: "true: disable only invited's record, not the account on the real server", error: "local_only must be true or false" })),
+  },
   { additionalProperties: false, examples: [{ reason: "spam invites" }] },
 );
 
@@ -266,4 +355,19 @@ export const DisabledAccount = t.Object(
     invites_revoked: t.Array(t.String(), { description: "Ids of the open invites this member made, now revoked" }),
   },
   { examples: [{ ...accountExample, disabled: true, changed: true, sessions_ended: 1, invites_revoked: ["Q2t3bV9xRk1x"] }] },
+);
+
+export const DeleteAccountQuery = t.Object({
+  local_only: t.Optional(t.Union([t.Literal("true"), t.Literal("false")], { description: "true: remove only invited's record and leave the account on the real server", error: "local_only is true or false" })),
+});
+
+export const DeletedAccount = t.Object(
+  {
+    username: t.String(),
+    host: t.String(),
+    downstream: t.Union([t.Literal("deleted"), t.Literal("none"), t.Literal("skipped")], {
+      description: "deleted: the host's provider deleted the account on the real server first; none: the host has no provider; skipped: local_only",
+    }),
+  },
+  { examples: [{ username: "alice", host: "example.com", downstream: "deleted" }] },
 );

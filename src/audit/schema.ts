@@ -8,7 +8,7 @@ export const auditEvents = sqliteTable(
     at: integer("at").notNull(),
     host: text("host").notNull().default(""),
     user: text("user").notNull().default(""), // "" for host-wide events
-    source: text("source").notNull(), // api | web | cli | system
+    source: text("source").notNull(), // api | web | cli | system | xmpp
     type: text("type").notNull(),
     actor: text("actor"),
     ip: text("ip"),

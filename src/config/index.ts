@@ -13,13 +13,52 @@ export interface ClientApp {
   logo?: string;
 }
 
+/** `type = "ejabberd"`: ejabberd's mod_http_api. */
+export interface EjabberdConfig {
+  /** The API's base URL, e.g. http://127.0.0.1:5281/api (http only to a loopback address). */
+  url: string;
+  /** HTTP Basic credentials of an ejabberd account allowed by api_permissions; null: none (allowed by IP). */
+  apiUser: string | null;
+  apiPassword: string | null;
+}
+
+/** `type = "ldap"`: accounts are entries in a directory. */
+export interface LdapConfig {
+  url: string;
+  /** ldap:// upgraded with StartTLS before binding. */
+  startTls: boolean;
+  /** PEM CA certificate(s) to trust for ldaps:// and StartTLS; null: the system's. */
+  ca: string | null;
+  bindDn: string;
+  bindPassword: string;
+  baseDn: string;
+  rdnAttribute: string;
+  objectClasses: string[];
+  /** attribute name -> value template ({username}, {host}, {email}); one with {email} is left out when there is no address. */
+  attributes: Record<string, string>;
+  /** Group entries {groupRdnAttribute}={group},{groupBaseDn} get the user as {groupMemberAttribute}; null: no groups. */
+  groupBaseDn: string | null;
+  groupRdnAttribute: string;
+  groupMemberAttribute: string;
+  groupObjectClasses: string[];
+  /** disable sets this attribute to disableValue, enable removes it; null: disable is not supported. */
+  disableAttribute: string | null;
+  disableValue: string;
+}
+
 export interface ProvisionConfig {
-  type: "none" | "webhook" | "command";
+  type: "none" | "webhook" | "command" | "ejabberd" | "ldap";
+  ejabberd?: EjabberdConfig;
+  ldap?: LdapConfig;
   url?: string;
   secrets: string[];
   command?: string[];
   /** Command provider: argv that sets a new password (password resets); without it resets are refused. */
   resetCommand?: string[];
+  /** Command provider: argv run (with an empty stdin) to disable, enable or delete the account downstream. */
+  disableCommand?: string[];
+  enableCommand?: string[];
+  deleteCommand?: string[];
   stdin: string;
   timeout: number;
   keepPassword: boolean;
@@ -47,7 +86,7 @@ export interface NotifyEndpoint {
 /** `[hosts.X.signin]`: where a member's password is checked when they sign in to the account pages. */
 export interface SigninConfig {
   /** none: sign-in is off (the default when a provider owns the password and no check is configured). */
-  type: "none" | "local" | "xmpp" | "command" | "webhook";
+  type: "none" | "local" | "xmpp" | "command" | "webhook" | "ldap";
   /** xmpp: the XMPP server's client port. */
   server: { hostname: string; port: number } | null;
   /** xmpp: "starttls" (upgrade when the server offers it) or "direct" (TLS from the first byte, port 5223). */
@@ -90,6 +129,13 @@ export interface HostConfig {
   passwordMinLength: number;
   apps: ClientApp[] | null; // null: the built-in XMPP client list
   provision: ProvisionConfig;
+  /** Roles of an invite that mod_invited may hand to Prosody's roles store (never prosody:admin). */
+  prosodyRoles: string[];
+  /**
+   * Whether apps may register in-band with invited's tokens (the app button, the Link header, xmpp_uri): "auto"
+   * offers it while the host's Prosody (mod_invited) has reported in within the last day.
+   */
+  appRegistration: "auto" | boolean;
   signin: SigninConfig;
   userInvites: UserInvitesConfig;
   /** The account page shows the (stored, prefix-cut) address of each event and session, not only its location. */
@@ -158,6 +204,9 @@ export class ConfigError extends Error {}
 
 type Table = Record<string, unknown>;
 
+/** While knownSettings() runs: told the path of every key the parser reads. */
+let settingRead: ((path: string) => void) | null = null;
+
 /** Reads one TOML table against a fixed set of keys; every failure names the key path and the file. */
 class Section {
   private seen = new Set<string>();
@@ -173,6 +222,7 @@ class Section {
   }
   private raw(key: string): unknown {
     this.seen.add(key);
+    settingRead?.(this.sub(key));
     return this.table[key];
   }
   string(key: string, fallback: string): string {
@@ -297,6 +347,8 @@ function readHost(name: string, s: Section): HostConfig {
     passwordMinLength: s.int("password_min_length", 8, 1, 1024),
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
+    prosodyRoles: readProsodyRoles(s),
+    appRegistration: readAppRegistration(s),
     signin: NO_SIGNIN,
     userInvites: readUserInvites(s.table_("user_invites")),
     showIpToUser: s.bool("show_ip_to_user", false),
@@ -312,8 +364,10 @@ const NO_SIGNIN: SigninConfig = { type: "none", server: null, tls: "starttls", v
 
 function readSignin(s: Section, provision: ProvisionConfig): SigninConfig {
   // With no provider invited keeps the password, so it checks it itself; a provider's password must be checked where it lives.
-  const type = s.string("type", provision.type === "none" ? "local" : "none");
-  if (!["none", "local", "xmpp", "command", "webhook"].includes(type)) s.fail("type", `must be "local", "xmpp", "command", "webhook" or "none", got ${JSON.stringify(type)}`);
+  // An LDAP provider's directory can answer the check itself, by a bind as the user.
+  const type = s.string("type", provision.type === "none" ? "local" : provision.type === "ldap" ? "ldap" : "none");
+  if (!["none", "local", "xmpp", "command", "webhook", "ldap"].includes(type)) s.fail("type", `must be "local", "xmpp", "command", "webhook", "ldap" or "none", got ${JSON.stringify(type)}`);
+  if (type === "ldap" && provision.type !== "ldap") s.fail("type", 'can be "ldap" only on a host whose [provision] is type = "ldap" (its directory settings are used)');
   const serverText = s.optionalString("server");
   const tls = s.string("tls", "starttls");
   if (tls !== "starttls" && tls !== "direct") s.fail("tls", `must be "starttls" or "direct", got ${JSON.stringify(tls)}`);
@@ -438,6 +492,23 @@ function readApps(s: Section): ClientApp[] | null {
   });
 }
 
+function readAppRegistration(s: Section): "auto" | boolean {
+  const v = s.raw_("app_registration");
+  if (v === undefined || v === "auto") return "auto";
+  if (typeof v === "boolean") return v;
+  s.fail("app_registration", `must be "auto", true or false, got ${describe(v)}`);
+}
+
+/** `prosody_roles`: which invite roles reach Prosody through mod_invited. prosody:admin is refused outright. */
+function readProsodyRoles(s: Section): string[] {
+  const roles = s.stringList("prosody_roles", []);
+  for (const r of roles) {
+    if (r === "prosody:admin") s.fail("prosody_roles", "must not contain \"prosody:admin\": an invite never makes a server admin");
+    if (r.length === 0 || r.length > 64 || /[\s\p{C}]/u.test(r)) s.fail("prosody_roles", `has an invalid role name ${JSON.stringify(r)}`);
+  }
+  return [...new Set(roles)];
+}
+
 /** Platforms an app can be listed under on the landing page. */
 export const APP_PLATFORMS = ["android", "ios", "linux", "windows", "macos", "web"] as const;
 
@@ -490,15 +561,24 @@ function httpUrl(s: Section, key: string, value: string): string {
 
 function readProvision(s: Section): ProvisionConfig {
   const type = s.string("type", "none");
-  if (type !== "none" && type !== "webhook" && type !== "command") s.fail("type", `must be "none", "webhook" or "command", got ${JSON.stringify(type)}`);
+  if (!["none", "webhook", "command", "ejabberd", "ldap"].includes(type)) s.fail("type", `must be "none", "webhook", "command", "ejabberd" or "ldap", got ${JSON.stringify(type)}`);
+  if (type === "ejabberd") return finish(s, { ...baseProvision(s, "ejabberd"), ejabberd: readEjabberd(s) });
+  if (type === "ldap") return finish(s, { ...baseProvision(s, "ldap"), ldap: readLdap(s) });
   const command = s.raw_("command") === undefined ? undefined : s.stringList("command", []);
-  const resetCommand = s.raw_("reset_command") === undefined ? undefined : s.stringList("reset_command", []);
+  const optionalArgv = (key: string) => (s.raw_(key) === undefined ? undefined : s.stringList(key, []));
+  const resetCommand = optionalArgv("reset_command");
+  const disableCommand = optionalArgv("disable_command");
+  const enableCommand = optionalArgv("enable_command");
+  const deleteCommand = optionalArgv("delete_command");
   const p: ProvisionConfig = {
-    type,
+    type: type as ProvisionConfig["type"],
     url: s.optionalString("url") ?? undefined,
     secrets: readSecrets(s),
     command,
     resetCommand,
+    disableCommand,
+    enableCommand,
+    deleteCommand,
     stdin: s.string("stdin", "{password}\n{password}\n"),
     timeout: s.duration("timeout", "10s"),
     keepPassword: s.bool("keep_password", false),
@@ -513,14 +593,145 @@ function readProvision(s: Section): ProvisionConfig {
   if (type === "command") {
     if (!p.command || p.command.length === 0 || p.command[0] === "") s.fail("command", "is required when type = \"command\": a list like [\"prosodyctl\", \"adduser\", \"{username}@{host}\"]");
     for (const arg of p.command) checkPlaceholders(s, "command", arg, ARG_PLACEHOLDERS);
-    if (p.resetCommand !== undefined) {
-      if (p.resetCommand.length === 0 || p.resetCommand[0] === "") s.fail("reset_command", "must be a non-empty list");
-      for (const arg of p.resetCommand) checkPlaceholders(s, "reset_command", arg, ARG_PLACEHOLDERS);
+    const optional: [string, string[] | undefined][] = [
+      ["reset_command", p.resetCommand],
+      ["disable_command", p.disableCommand],
+      ["enable_command", p.enableCommand],
+      ["delete_command", p.deleteCommand],
+    ];
+    for (const [key, argv] of optional) {
+      if (argv === undefined) continue;
+      if (argv.length === 0 || argv[0] === "") s.fail(key, "must be a non-empty list");
+      for (const arg of argv) checkPlaceholders(s, key, arg, ARG_PLACEHOLDERS);
     }
     checkPlaceholders(s, "stdin", p.stdin, [...ARG_PLACEHOLDERS, "password"]);
   }
   s.done();
   return p;
+}
+
+function finish(s: Section, p: ProvisionConfig): ProvisionConfig {
+  s.done();
+  return p;
+}
+
+/** The settings every built-in provider shares. */
+function baseProvision(s: Section, type: "ejabberd" | "ldap"): ProvisionConfig {
+  const p: ProvisionConfig = { type, secrets: [], stdin: "", timeout: s.duration("timeout", "10s"), keepPassword: s.bool("keep_password", false), takenExitCode: null };
+  if (p.timeout < 100 || p.timeout > 600_000) s.fail("timeout", "must be between 100ms and 10m");
+  return p;
+}
+
+/** A secret kept in a file of its own (mode 0600, readable by invited only), read once at start-up. */
+function secretFile(s: Section, key: string): string {
+  const file = s.optionalString(key);
+  if (file === null) s.fail(key, "is required");
+  if (settingRead) return "sample"; // knownSettings: the key is what counts, not the file
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    s.fail(key, `cannot read ${JSON.stringify(file)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const secret = text.replace(/\r?\n$/, "");
+  if (!secret) s.fail(key, `names an empty file (${JSON.stringify(file)})`);
+  return secret;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function readEjabberd(s: Section): EjabberdConfig {
+  const raw = s.optionalString("url");
+  if (!raw) s.fail("url", 'is required when type = "ejabberd": mod_http_api\'s base URL, like "http://127.0.0.1:5281/api"');
+  const url = httpUrl(s, "url", raw);
+  const u = new URL(url);
+  // The password travels in the request body: in clear only over loopback.
+  if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) s.fail("url", `must be https:// unless it is a loopback address (passwords travel in the request), got ${JSON.stringify(raw)}`);
+  const apiUser = s.optionalString("api_user");
+  const apiPassword = apiUser !== null ? secretFile(s, "api_password_file") : null;
+  if (apiUser === null && s.raw_("api_password_file") !== undefined) s.fail("api_password_file", "needs api_user");
+  if (apiUser !== null && !/^[^@\s]+@[^@\s]+$/.test(apiUser)) s.fail("api_user", `must be an account's address like "invited@example.org", got ${JSON.stringify(apiUser)}`);
+  return { url: url.replace(/\/+$/, ""), apiUser, apiPassword };
+}
+
+const LDAP_ATTR_RE = /^[A-Za-z][A-Za-z0-9-]*$/;
+
+function readLdap(s: Section): LdapConfig {
+  const raw = s.optionalString("url");
+  if (!raw) s.fail("url", 'is required when type = "ldap": "ldapi://", "ldaps://HOST" or "ldap://HOST" with start_tls = true');
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    s.fail("url", `must be an ldap://, ldaps:// or ldapi:// URL, got ${JSON.stringify(raw)}`);
+  }
+  if (!["ldap:", "ldaps:", "ldapi:"].includes(u.protocol)) s.fail("url", `must be an ldap://, ldaps:// or ldapi:// URL, got ${JSON.stringify(raw)}`);
+  const startTls = s.bool("start_tls", false);
+  if (startTls && u.protocol !== "ldap:") s.fail("start_tls", "only applies to ldap:// URLs");
+  // Passwords cross this connection: in clear only to this machine.
+  if (u.protocol === "ldap:" && !startTls && !isLoopbackHost(u.hostname)) s.fail("url", `a plain ldap:// URL to a non-loopback address sends passwords in clear: use ldaps://, ldapi:// or start_tls = true (got ${JSON.stringify(raw)})`);
+  const caFile = s.optionalString("ca_file");
+  let ca: string | null = null;
+  if (caFile !== null) {
+    try {
+      ca = readFileSync(caFile, "utf8");
+    } catch (e) {
+      s.fail("ca_file", `cannot read ${JSON.stringify(caFile)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  const bindDn = s.optionalString("bind_dn");
+  if (bindDn === null) s.fail("bind_dn", "is required: the DN invited binds as (allowed to add, modify and delete entries under base_dn)");
+  const bindPassword = secretFile(s, "bind_password_file");
+  const baseDn = s.optionalString("base_dn");
+  if (baseDn === null) s.fail("base_dn", 'is required: where accounts live, like "ou=people,dc=example,dc=org"');
+  const attrName = (key: string, fallback: string) => {
+    const v = s.string(key, fallback);
+    if (!LDAP_ATTR_RE.test(v)) s.fail(key, `must be an attribute name, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const rdnAttribute = attrName("rdn_attribute", "uid");
+  const objectClasses = s.stringList("object_classes", ["inetOrgPerson"]);
+  if (objectClasses.length === 0 || objectClasses.some((c) => !LDAP_ATTR_RE.test(c))) s.fail("object_classes", "must be a non-empty list of object class names");
+  const attrsRaw = s.raw_("attributes");
+  let attributes: Record<string, string> = { uid: "{username}", cn: "{username}", sn: "{username}", mail: "{email}" };
+  if (attrsRaw !== undefined) {
+    if (!isTable(attrsRaw)) s.fail("attributes", "must be a table of attribute = \"template\"");
+    attributes = {};
+    for (const [k, v] of Object.entries(attrsRaw)) {
+      if (!LDAP_ATTR_RE.test(k)) s.fail(`attributes.${k}`, "is not an attribute name");
+      if (typeof v !== "string" || v === "") s.fail(`attributes.${k}`, "must be a non-empty string");
+      for (const m of v.matchAll(/\{([A-Za-z_]*)\}/g)) {
+        if (m[1] === "password") s.fail(`attributes.${k}`, "must not contain {password}: the directory sets and hashes the password itself (Password Modify)");
+        if (!["username", "host", "email"].includes(m[1]!)) s.fail(`attributes.${k}`, `has an unknown placeholder {${m[1]}} (known: {username} {host} {email})`);
+      }
+      if (k.toLowerCase() === "userpassword") s.fail(`attributes.${k}`, "cannot be set: the directory sets and hashes the password itself (Password Modify)");
+      attributes[k] = v;
+    }
+  }
+  if (!Object.keys(attributes).some((k) => k.toLowerCase() === rdnAttribute.toLowerCase())) attributes[rdnAttribute] = "{username}";
+  const groupBaseDn = s.optionalString("group_base_dn");
+  const disableAttribute = s.optionalString("disable_attribute");
+  if (disableAttribute !== null && !LDAP_ATTR_RE.test(disableAttribute)) s.fail("disable_attribute", `must be an attribute name, got ${JSON.stringify(disableAttribute)}`);
+  return {
+    url: raw,
+    startTls,
+    ca,
+    bindDn,
+    bindPassword,
+    baseDn,
+    rdnAttribute,
+    objectClasses,
+    attributes,
+    groupBaseDn,
+    groupRdnAttribute: attrName("group_rdn_attribute", "cn"),
+    groupMemberAttribute: attrName("group_member_attribute", "member"),
+    groupObjectClasses: s.stringList("group_object_classes", ["groupOfNames"]),
+    disableAttribute,
+    disableValue: s.string("disable_value", "000001010000Z"),
+  };
 }
 
 /** A rate like "5/hour", or "off" for none. */
@@ -626,7 +837,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
   }
 
   const server = root.table_("server");
-  const listenFromFile = server.string("listen", "127.0.0.1:5280");
+  const listenFromFile = server.string("listen", "127.0.0.1:5380");
   const listenText = env.INVITED_LISTEN ?? listenFromFile;
   const listen = parseListen(listenText);
   if (listen === null) server.fail("listen", `must be "ADDRESS:PORT", got ${JSON.stringify(listenText)}${fromEnv(env, "INVITED_LISTEN")}`);
@@ -768,4 +979,32 @@ export function loadConfig(file?: string | null, env: Record<string, string | un
 
 export function getHost(config: Config, host: string): HostConfig | null {
   return Object.hasOwn(config.hosts, host) ? config.hosts[host]! : null;
+}
+
+/**
+ * Every setting the parser knows, as `server.listen`, `hosts.NAME.provision.timeout`, `notify[].url`: recorded while
+ * it reads sample configs that reach every table (the parser reads each known key of a table, present or not). The
+ * docs' list of settings is checked against this, so the two cannot drift apart.
+ */
+export function knownSettings(): string[] {
+  const samples: Table[] = [
+    {},
+    {
+      hosts: { sample: { apps: [{ name: "App", platforms: ["web"], url: "https://app.example/" }] } },
+      notify: [{ url: "https://hooks.example/invited", secret: `whsec_${Buffer.alloc(24, 7).toString("base64")}` }],
+    },
+    // The built-in providers' own settings (secret files are not read while sampling).
+    { hosts: { sample: { provision: { type: "ejabberd", url: "http://127.0.0.1:5281/api", api_user: "invited@sample", api_password_file: "/sample" } } } },
+    { hosts: { sample: { provision: { type: "ldap", url: "ldapi:///", bind_dn: "cn=invited", bind_password_file: "/sample", base_dn: "dc=sample" } } } },
+  ];
+  const found = new Set<string>();
+  settingRead = (path) => found.add(path.replace(/^hosts\.(?:sample|localhost)(?=\.|$)/, "hosts.NAME").replace(/"?(\w+)\[\d+\]"?/g, "$1[]"));
+  try {
+    for (const doc of samples) buildConfig(doc, null, {});
+  } finally {
+    settingRead = null;
+  }
+  // Tables and arrays of tables are not settings themselves: keep the keys inside them.
+  const all = [...found];
+  return all.filter((p) => !all.some((q) => q.startsWith(`${p}.`) || q.startsWith(`${p}[]`))).sort();
 }

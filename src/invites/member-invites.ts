@@ -2,7 +2,7 @@ import { and, desc, eq, gte, sql } from "drizzle-orm";
 import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { invites } from "./schema.ts";
-import { InviteError, insertInviteTx, inviteStatus, inviteUrl, listRedemptions, parseLabels, resolveInviteOptions, xmppUri, type CreatedInvite, type Invite, type InviteStatus } from "./service.ts";
+import { InviteError, insertInviteTx, inviteStatus, inviteUrl, listRedemptions, parseLabels, offeredXmppUri, resolveInviteOptions, type CreatedInvite, type Invite, type InviteStatus } from "./service.ts";
 import { findAccount, type Account } from "../accounts/service.ts";
 import { memberCreator } from "../accounts/tree.ts";
 import { recordEvent } from "../audit/service.ts";
@@ -98,7 +98,7 @@ export async function createMemberInvite(ctx: AppContext, origin: Origin, host: 
     return insertInviteTx(ctx, origin, request, resolved, now);
   });
   metrics.invitesCreated.inc({ host: host.name });
-  return { invite, token, url: inviteUrl(host, token), xmppUri: xmppUri(host, token) };
+  return { invite, token, url: inviteUrl(host, token), xmppUri: offeredXmppUri(ctx, host, token, null) };
 }
 
 export interface MemberInviteView {

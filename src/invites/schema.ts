@@ -55,7 +55,7 @@ export const redemptions = sqliteTable(
     kind: text("kind").notNull(),
     usedAt: integer("used_at").notNull(),
     inviteCreatedBy: text("invite_created_by").notNull(),
-    source: text("source").notNull(), // "web" | "api"
+    source: text("source").notNull(), // "web" | "api" | "xmpp" (through the XMPP server, mod_invited)
   },
   (t) => [index("redemptions_invite").on(t.inviteId), index("redemptions_host_user").on(t.host, t.username)],
 );

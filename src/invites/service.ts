@@ -8,6 +8,7 @@ import { perDb } from "../db/index.ts";
 import { checkUsername, findAccount, normaliseUsername, usernameConflictTx, usernameProblemMessage, usernameSkeleton, type UsernameConflict } from "../accounts/service.ts";
 import { metrics } from "../metrics/index.ts";
 import { isAdminRole } from "../accounts/roles.ts";
+import { appRegistrationOffered } from "../prosody/service.ts";
 
 export type InviteKind = "account" | "reset";
 export type InviteStatus = "active" | "expired" | "used" | "revoked";
@@ -41,14 +42,24 @@ export interface CreatedInvite {
   invite: Invite;
   token: string;
   url: string;
-  xmppUri: string;
+  /** null while the host does not offer in-band registration to apps (app_registration). */
+  xmppUri: string | null;
 }
 
 export function inviteUrl(host: HostConfig, token: string): string {
   return `${host.publicUrl}${host.invitePath}?${token}`;
 }
-export function xmppUri(host: HostConfig, token: string): string {
-  return `xmpp:${host.name}?register;preauth=${token}`;
+/**
+ * The link an XMPP app registers with (XEP-0401): `xmpp:HOST?register;preauth=TOKEN`, or `xmpp:USER@HOST?...` for an
+ * invite bound to a name or a reset invite, so the app fills in and locks the name, as Prosody's own links do.
+ */
+export function xmppUri(host: HostConfig, token: string, username: string | null): string {
+  return `xmpp:${username ? `${encodeURIComponent(username)}@` : ""}${host.name}?register;preauth=${token}`;
+}
+
+/** xmppUri, or null while this host does not offer in-band registration to apps (app_registration). */
+export function offeredXmppUri(ctx: AppContext, host: HostConfig, token: string, username: string | null, now = Date.now()): string | null {
+  return appRegistrationOffered(ctx, host, now) ? xmppUri(host, token, username) : null;
 }
 
 /** Validates options against the host's limits; throws InviteError. Pure, so callers can check before queueing. */
@@ -110,7 +121,7 @@ export async function createInvite(ctx: AppContext, origin: Origin, input: Creat
     return insertInviteTx(ctx, origin, input, { ...resolved, username: bound }, now);
   });
   metrics.invitesCreated.inc({ host: input.host.name });
-  return { invite, token, url: inviteUrl(input.host, token), xmppUri: xmppUri(input.host, token) };
+  return { invite, token, url: inviteUrl(input.host, token), xmppUri: offeredXmppUri(ctx, input.host, token, invite.username) };
 }
 
 const CONFLICT_MESSAGES: Record<UsernameConflict, (name: string, host: string) => string> = {
@@ -330,8 +341,19 @@ export function settleReservationTx(ctx: AppContext, inviteId: string, outcome: 
     .run();
 }
 
+/**
+ * Counts a use that already happened downstream, inside a write job, whatever the invite's state: an XMPP server
+ * created the account on a reservation that expired before its commit arrived, so the use is real either way.
+ */
+export function countUseTx(ctx: AppContext, inviteId: string): void {
+  ctx.db.orm.update(invites).set({ uses: sql`${invites.uses} + 1` }).where(eq(invites.id, inviteId)).run();
+}
+
+/** Where a redemption came from: the registration page, the JSON API, or the XMPP server (mod_invited). */
+export type RedemptionSource = "web" | "api" | "xmpp";
+
 /** Appends to the redemption ledger. Inside the same write job as the claim. */
-export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: string, source: "web" | "api", now = Date.now()): void {
+export function recordRedemptionTx(ctx: AppContext, invite: Invite, username: string, source: RedemptionSource, now = Date.now()): void {
   ctx.db.orm
     .insert(redemptions)
     .values({ inviteId: invite.id, host: invite.host, username, kind: invite.kind, usedAt: now, inviteCreatedBy: invite.createdBy, source })

@@ -2,7 +2,7 @@ import type { AppContext } from "../context.ts";
 import { onePer } from "../lib/memo.ts";
 import type { Config } from "../config/index.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
-import { PERIODS, parseRate, type Rate } from "../limits/rate.ts";
+import { BucketLimiter, parseRate } from "../limits/rate.ts";
 
 /**
  * Abuse control for API keys, kept in process memory: a token bucket per key (the key's `rate`) and a failure counter
@@ -10,12 +10,6 @@ import { PERIODS, parseRate, type Rate } from "../limits/rate.ts";
  * lockouts, and several processes would each keep their own. Entries expire on their own and the maps are bounded,
  * so a flood of addresses cannot grow memory without limit.
  */
-
-interface Bucket {
-  rate: string;
-  tokens: number;
-  at: number;
-}
 
 interface Failures {
   count: number;
@@ -31,10 +25,9 @@ export interface Lockout {
 
 /** Per-process limiter state; one per AppContext (see limiterFor). */
 export class KeyLimiter {
-  private readonly buckets = new Map<string, Bucket>();
   private readonly failures = new Map<string, Failures>();
   private readonly locked = new Map<string, number>();
-  private readonly rates = new Map<string, Rate | null>();
+  private readonly rates = new Map<string, BucketLimiter | null>();
 
   constructor(
     private readonly limits: Pick<Config["limits"], "authFailures" | "authWindow" | "lockout" | "ipv4Prefix" | "ipv6Prefix">,
@@ -100,31 +93,19 @@ export class KeyLimiter {
   /**
    * Takes one request from the key's bucket. Returns 0 when allowed, else the milliseconds until a request would be.
    * A bucket holds `count` requests (the burst) and refills at count per period. A key without a rate is unlimited.
+   * One BucketLimiter per distinct rate: a key whose rate changes starts with a full bucket of the new rate.
    */
   takeRate(keyId: string, rateText: string | null, now: number): number {
     if (rateText === null) return 0;
-    let rate = this.rates.get(rateText);
-    if (rate === undefined) {
+    let limiter = this.rates.get(rateText);
+    if (limiter === undefined) {
       if (this.rates.size > 1000) this.rates.clear();
-      rate = parseRate(rateText);
-      this.rates.set(rateText, rate);
+      const rate = parseRate(rateText);
+      limiter = rate ? new BucketLimiter(rate, this.maxEntries) : null;
+      this.rates.set(rateText, limiter);
     }
-    if (rate === null) return 0; // unreadable rate in the database: the CLI never writes one, so do not lock the key out
-    let b = this.buckets.get(keyId);
-    if (b === undefined || b.rate !== rateText) {
-      b = { rate: rateText, tokens: rate.count, at: now };
-      this.bound(this.buckets, (v) => now - v.at >= PERIODS.day!);
-      this.buckets.set(keyId, b);
-    } else {
-      const refill = ((now - b.at) * rate.count) / rate.periodMs;
-      b.tokens = Math.min(rate.count, b.tokens + refill);
-      b.at = now;
-    }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil(((1 - b.tokens) * rate.periodMs) / rate.count - 1e-6); // - 1e-6: float noise must not add a ms
+    // An unreadable rate in the database (the CLI never writes one): do not lock the key out.
+    return limiter === null ? 0 : limiter.take(keyId, now);
   }
 
   /** Keeps a map under maxEntries: drops stale entries first, then the oldest. */

@@ -20,6 +20,7 @@ export const SCOPES = [
   "invite:list",
   "invite:revoke",
   "invite:redeem",
+  "invite:xmpp",
   "audit:read",
   "account:manage",
 ] as const;

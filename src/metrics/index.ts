@@ -54,7 +54,7 @@ export const metrics = {
   ),
   auditRows: registry.gauge("invited_audit_rows", "Rows in the audit log (counted at scrape time)"),
   /** result: created, taken (name exists downstream) or failed. */
-  provisionCalls: registry.counter("invited_provision_calls_total", "Calls to a host's provider (webhook or command), by host and result", ["host", "result"]),
+  provisionCalls: registry.counter("invited_provision_calls_total", "Calls to a host's provider (any operation), by host and result (created, taken, done, failed)", ["host", "result"]),
   /** result: delivered, retry (another attempt is scheduled), failed (gave up) or gone (410: endpoint disabled). */
   webhookAttempts: registry.counter("invited_webhook_attempts_total", "Notification webhook delivery attempts, by result", ["result"]),
 

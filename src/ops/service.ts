@@ -3,12 +3,13 @@
 import { Database as Sqlite } from "bun:sqlite";
 import { accessSync, chmodSync, closeSync, constants as fsConstants, existsSync, fsyncSync, linkSync, openSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import type { Config } from "../config/index.ts";
+import type { Config, HostConfig } from "../config/index.ts";
 import { GeoIp } from "../audit/geoip.ts";
 import { migrations, pendingMigrations } from "../db/migrations.ts";
 import { fileModeProblems } from "../db/index.ts";
 import { formatDuration } from "../lib/duration.ts";
 import { randomId } from "../lib/tokens.ts";
+import { REPORT_FRESH_MS } from "../prosody/service.ts";
 import { checkUsername, showUsername, usernameProblemMessage, usernameSkeleton } from "../accounts/username.ts";
 
 export class OpsError extends Error {}
@@ -144,6 +145,7 @@ export function runChecks(config: Config, opts: { quick?: boolean } = {}): Check
   checkDatabase(config, opts.quick ?? false, add);
   checkGeoip(config, add);
   checkUntrustedProxies(config, add);
+  checkProsodyReports(config, add);
 
   return { ok: items.every((i) => i.status !== "fail"), items, settings: effectiveSettings(config) };
 }
@@ -219,6 +221,48 @@ function checkDatabase(config: Config, quick: boolean, add: (name: string, statu
   } finally {
     sqlite.close();
   }
+}
+
+/** One line per host: when its Prosody (mod_invited) last reported, and whether apps are offered in-band registration. */
+function checkProsodyReports(config: Config, add: (name: string, status: CheckStatus, detail: string) => void, now = Date.now()): void {
+  let sqlite: Sqlite | null = null;
+  try {
+    sqlite = openReadonly(config.database.path, config.database.busyTimeout);
+  } catch {} // the database check above has said why
+  try {
+    const hasTable = sqlite?.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prosody_reports'").get();
+    for (const host of Object.values(config.hosts)) reportLine(host, hasTable ? sqlite : null, add, now);
+  } catch {
+    // A corrupt file: the database check has already failed.
+  } finally {
+    sqlite?.close();
+  }
+}
+
+function reportLine(host: HostConfig, sqlite: Sqlite | null, add: (name: string, status: CheckStatus, detail: string) => void, now: number): void {
+  const row = sqlite
+    ? (sqlite.query("SELECT reported_at, prosody_version, module_version FROM prosody_reports WHERE host = ?").get(host.name) as
+        | { reported_at: number; prosody_version: string | null; module_version: string | null }
+        | null)
+    : null;
+  const name = `prosody ${host.name}`;
+  const heard = row
+    ? `mod_invited last reported ${ago(now - row.reported_at)} ago (Prosody ${row.prosody_version ?? "?"}, mod_invited ${row.module_version ?? "?"})`
+    : "mod_invited has never reported";
+  const fresh = row !== null && now - row.reported_at < REPORT_FRESH_MS;
+  if (host.appRegistration === false) add(name, "ok", `${heard}; app_registration = false: the app button and xmpp: links are not offered`);
+  else if (host.appRegistration === true) add(name, fresh ? "ok" : "warn", `${heard}; app_registration = true: the app button and xmpp: links are offered${fresh ? "" : ", but in-band registration with invited's tokens fails unless Prosody runs mod_invited"}`);
+  else if (fresh) add(name, "ok", `${heard}; the app button and xmpp: links are offered (app_registration = auto)`);
+  else add(name, row ? "warn" : "ok", `${heard}${row ? " (more than a day)" : ""}; the app button and xmpp: links are not offered until it does (app_registration = auto)`);
+}
+
+/** "42s", "5m", "3h", "2d": a rough age, rounded down. */
+function ago(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172_800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
 }
 
 const UNTRUSTED_PROXY_DAYS = 7;

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
 import { getHost, type HostConfig } from "../config/index.ts";
-import { findInviteByToken, inviteStatus, inviteUrl, xmppUri, type Invite, type InviteStatus } from "../invites/service.ts";
+import { findInviteByToken, inviteStatus, inviteUrl, offeredXmppUri, type Invite, type InviteStatus } from "../invites/service.ts";
 import { html, type RawHtml } from "../lib/html.ts";
 import { DEFAULT_APPS, logoAsset, renderAppList } from "./apps.ts";
 import { BUILTIN_LOGOS, FAVICON, LOGO_TYPES } from "./logos.ts";
@@ -80,11 +80,11 @@ function deadPage(path: string, status: keyof typeof DEAD_PAGES, brand: string |
   return new Response(renderPage({ title: page.title, path, brand, body, narrow: true }), { status: page.status, headers: pageHeaders() });
 }
 
-function landingBody(ctx: AppContext, invite: Invite, host: HostConfig, token: string, path: string, userAgent: string | null): RawHtml {
+/** `uri`: the app link, or null while the host does not offer in-band registration (then the web form leads). */
+function landingBody(invite: Invite, host: HostConfig, token: string, uri: string | null, path: string, userAgent: string | null): RawHtml {
   const now = Date.now();
   const assets = relativePath(path, "/assets/");
   const registerLink = `${relativePath(path, host.registerPath)}?t=${token}`;
-  const uri = xmppUri(host, token);
   const facts: string[] = [`Expires ${timeLeft(invite.expiresAt - now)}`];
   if (invite.kind === "reset" || invite.maxUses === 1) facts.push("Works once");
   else if (invite.maxUses === null) facts.push("Can be used by several people");
@@ -107,7 +107,7 @@ ${factList}
 <ol class="steps">
 <li><h2>Choose your new password</h2><p>It replaces the old one straight away.</p><a class="btn" href="${registerLink}">Set a new password</a></li>
 <li><h2>Sign in again</h2><p>Use <span class="addr">${address}</span> and your new password in your chat app.</p>
-<a class="btn ghost" href="${uri}">Open in my app</a><span class="uri">${uri}</span></li>
+${uri ? html`<a class="btn ghost" href="${uri}">Open in my app</a><span class="uri">${uri}</span>` : ""}</li>
 </ol>
 ${qr}
 </div>
@@ -126,8 +126,12 @@ ${factList}
 <div class="layout">
 <ol class="steps">
 ${apps.length > 0 ? html`<li><h2>Get a chat app</h2><p>Install one of these. They all work with your new account.</p>${renderAppList(apps, assets, userAgent)}</li>` : ""}
-<li><h2>Open your invite in the app</h2><p>Once the app is installed, tap the button below. The app sets up your account for you.</p><a class="btn" href="${uri}">Open invite in my app</a><span class="uri">${uri}</span></li>
-<li><h2>Or create your account here</h2><p>If the button does nothing, create the account in your browser, then sign in from any app.</p><a class="btn ghost" href="${registerLink}">Create account on the web</a></li>
+${
+  uri
+    ? html`<li><h2>Open your invite in the app</h2><p>Once the app is installed, tap the button below. The app sets up your account for you.</p><a class="btn" href="${uri}">Open invite in my app</a><span class="uri">${uri}</span></li>
+<li><h2>Or create your account here</h2><p>If the button does nothing, create the account in your browser, then sign in from any app.</p><a class="btn ghost" href="${registerLink}">Create account on the web</a></li>`
+    : html`<li><h2>Create your account</h2><p>Choose your username and password in your browser, then sign in from any app.</p><a class="btn" href="${registerLink}">Create account on the web</a></li>`
+}
 </ol>
 ${qr}
 </div>`;
@@ -152,11 +156,12 @@ export function landingPages(ctx: AppContext) {
     const status = inviteStatus(invite);
     if (status !== "active") return deadPage(path, status, host.name);
     const title = invite.kind === "reset" ? `Reset your password on ${host.name}` : `Invite to ${host.name}`;
-    const body = landingBody(ctx, invite, host, token, path, request.headers.get("user-agent"));
+    const uri = offeredXmppUri(ctx, host, token, invite.username);
+    const body = landingBody(invite, host, token, uri, path, request.headers.get("user-agent"));
     const footer = "Anyone with this link can use the invite, so share it only with the people it is meant for.";
     return new Response(renderPage({ title, path, brand: host.name, body, footer }), {
       status: 200,
-      headers: pageHeaders({ Link: `<${xmppUri(host, token)}>; rel="alternate"`, Vary: "User-Agent" }),
+      headers: pageHeaders(uri ? { Link: `<${uri}>; rel="alternate"`, Vary: "User-Agent" } : { Vary: "User-Agent" }),
     });
   };
   return paths.reduce((app, path) => app.get(path, show(path)), new Elysia({ name: "landing-pages" }));

@@ -6,7 +6,8 @@ import { recordEvent } from "../audit/service.ts";
 import { findAccount, usernameConflictTx, usernameSkeleton } from "../accounts/service.ts";
 import { claimInviteUseTx, findInviteByToken, getInviteById, inviteStatus, parseLabels, settleReservationTx, type ClaimFailure, type Invite } from "../invites/service.ts";
 import { metrics } from "../metrics/index.ts";
-import { providerFor, type ProvisionOutcome } from "./providers.ts";
+import { providerFor } from "./providers.ts";
+import type { ProvisionOutcome } from "./types.ts";
 import { provisionReservations } from "./schema.ts";
 
 export type Reservation = typeof provisionReservations.$inferSelect;
@@ -24,6 +25,8 @@ export interface ProvisionPlan {
   host: HostConfig;
   token: string;
   username: string; // normalised
+  /** How long the reservation may live (default: reservationLifetime(host)). */
+  lifetime?: number;
 }
 
 export type ReserveFailure = ClaimFailure | "busy" | "username_taken" | "account_missing";
@@ -62,7 +65,7 @@ export function reserveTx(ctx: AppContext, plan: ProvisionPlan, now: number): Re
       username: plan.username,
       kind: plan.kind,
       reservedAt: now,
-      expiresAt: now + reservationLifetime(plan.host),
+      expiresAt: now + (plan.lifetime ?? reservationLifetime(plan.host)),
     })
     .returning()
     .get();
@@ -243,8 +246,8 @@ export async function releaseStaleReservations(ctx: AppContext, now = Date.now()
 const SWEEP_EVERY_MS = 5000;
 
 /**
- * Releases stale reservations at start-up, then every few seconds while any host has a provider (or reservations
- * were left over from a config that had one). A failing sweep is logged once, not every time, until one succeeds.
+ * Releases stale reservations at start-up, then every few seconds. A failing sweep is logged once, not every time,
+ * until one succeeds.
  */
 export function startReservationSweeper(ctx: AppContext): { stop(): void } {
   let failing = false;

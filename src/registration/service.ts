@@ -83,7 +83,7 @@ export interface RegistrationPlan {
 const DEAD: Record<ClaimFailure, RefusalReason> = { unknown: "invite_unknown", expired: "invite_expired", used: "invite_used", revoked: "invite_revoked" };
 
 /** checkUsername's finding as a refusal reason (bidi, forbidden characters and a leading dash share one). */
-const USERNAME_REFUSALS: Record<UsernameProblem, RefusalReason> = {
+export const USERNAME_REFUSALS: Record<UsernameProblem, RefusalReason> = {
   empty: "missing_username",
   too_short: "username_too_short",
   too_long: "username_too_long",
@@ -162,7 +162,7 @@ export function prepareRegistration(ctx: AppContext, input: RegistrationInput, k
  * and calls this function (or releases the use).
  */
 export function completeRegistrationTx(ctx: AppContext, requestOrigin: Origin, plan: RegistrationPlan, invite: Invite, now = Date.now()): Account | null {
-  const source = requestOrigin.source === "api" ? "api" : "web";
+  const source = requestOrigin.source === "api" || requestOrigin.source === "xmpp" ? requestOrigin.source : "web";
   // The person acting is the account being registered (or reset): the audit actor is that account.
   const origin: Origin = { ...requestOrigin, actor: requestOrigin.actor ?? `${plan.username}@${plan.host.name}` };
   let account: Account | null = null;

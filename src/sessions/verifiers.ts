@@ -2,7 +2,8 @@ import { client as xmppClient } from "@xmpp/client";
 import type { HostConfig, SigninConfig } from "../config/index.ts";
 import type { Logger } from "../lib/log.ts";
 import { newMessageId, signedHeaders, describeUrl } from "../lib/webhooks.ts";
-import { substitute } from "../provisioning/providers.ts";
+import { substitute } from "../provisioning/command.ts";
+import { LdapProvider } from "../provisioning/ldap.ts";
 
 /**
  * Checking a password where it lives ([hosts.X.signin]), for the types whose truth is downstream: an XMPP login,
@@ -26,9 +27,19 @@ export function verifyDownstream(req: VerifyRequest, log: Logger): Promise<Verdi
       return verifyByCommand(cfg, req, log);
     case "webhook":
       return verifyByWebhook(cfg, req);
+    case "ldap":
+      return verifyByLdap(req);
     default:
       return Promise.resolve({ result: "error", detail: `sign-in type ${cfg.type} has no downstream check` });
   }
+}
+
+/** A simple bind as the user's own entry, with the host's [provision] directory settings (see LdapProvider). */
+async function verifyByLdap(req: VerifyRequest): Promise<Verdict> {
+  const r = await new LdapProvider(req.host.provision).verifyPassword(req.username, req.password);
+  if (r.result === "ok") return { result: "valid" };
+  if (r.result === "wrong") return { result: "invalid" };
+  return { result: "error", detail: r.detail };
 }
 
 /**

@@ -90,6 +90,51 @@ async function main() {
   line("audit off: invite creation", off);
   line("audit on: invite creation", on, { label: "on/off", value: on.rps / off.rps, target: 0.8 });
   console.log(`\nstatus checks: (a) ${a.statuses}\n               (b) ${f.statuses}\n               (c) ${c.statuses}`);
+  await threadsAndLanding();
+}
+
+/**
+ * Issue 22: the landing page against a bare server answering a body of the same size, and every ratio again with
+ * wrk -t2 (the ratios move with the load generator, so both are printed). Alternating rounds, medians.
+ */
+async function threadsAndLanding() {
+  const baseline = await startBaseline();
+  const inv = await startInvited();
+  try {
+    const made = Bun.spawnSync([BIN, "invite", "create", "example.com", "--unlimited", "--config", inv.config], { stdout: "pipe", stderr: "pipe" });
+    const link = new URL(made.stdout.toString().trim());
+    const landing = `${inv.url}${link.pathname}${link.search}`;
+    const first = await fetch(landing);
+    const bytes = (await first.arrayBuffer()).byteLength;
+    if (first.status !== 200) throw new Error(`landing page answered ${first.status}`);
+    const wrongKey = `${inv.key.split("/")[0]}/${"A".repeat(43)}`;
+    const cases = [
+      { name: `landing page GET /invite?TOKEN (${fmt(bytes / 1024, 1)} KB)`, base: `${baseline.url}/page?bytes=${bytes}`, url: landing, target: 0.4 },
+      { name: "invite creation, committed and audited", base: `${baseline.url}/invites_api`, url: `${inv.url}/invites_api`, header: `Bearer ${inv.key}`, target: 0.35 },
+      { name: "wrong key, 403", base: `${baseline.url}/invites_api`, url: `${inv.url}/invites_api`, header: `Bearer ${wrongKey}`, target: 0.5 },
+      { name: "floor: OPTIONS preflight", base: `${baseline.url}/invites_api`, url: `${inv.url}/invites_api`, method: "OPTIONS", target: 0.7 },
+    ];
+    console.log("");
+    for (const c of cases) {
+      const cells: string[] = [];
+      for (const threads of [1, 2]) {
+        const b: WrkResult[] = [];
+        const x: WrkResult[] = [];
+        for (let i = 0; i < ROUNDS; i++) {
+          b.push(await wrk(c.base, { connections: CONNECTIONS, seconds: SECONDS, threads }));
+          x.push(await wrk(c.url, { connections: CONNECTIONS, seconds: SECONDS, threads, header: c.header, method: c.method }));
+        }
+        const sb = summary(b);
+        const sx = summary(x);
+        const ratio = sx.rps / sb.rps;
+        cells.push(`-t${threads}: ${fmt(sx.rps).padStart(7)} / ${fmt(sb.rps).padStart(7)} = ${ratio.toFixed(3)} (p99 ${sx.p99.toFixed(1)} ms)${threads === 1 ? ` target >= ${c.target}: ${ratio >= c.target ? "met" : "NOT met"}` : ""}`);
+      }
+      console.log(`${c.name.padEnd(44)} ${cells.join("   ")}`);
+    }
+  } finally {
+    await inv.stop();
+    await baseline.stop();
+  }
 }
 
 async function auditAndScale() {
