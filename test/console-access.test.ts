@@ -227,6 +227,15 @@ describe("console access", () => {
     await ada.get("/admin/accounts/mel");
     expect((await ada.post("/admin/accounts/action", { user: "mel", action: "enable" })).status).toBe(303);
 
+    // Delete asks, then deletes (downstream first, as the CLI; this host has no provider).
+    await makeAccount(sb, server, "gone", PW);
+    await ada.get("/admin/accounts/gone");
+    expect((await ada.post("/admin/accounts/action", { user: "gone", action: "delete" })).text).toContain("Are you sure?");
+    expect(query(sb, "SELECT id FROM accounts WHERE username = 'gone'")).toHaveLength(1);
+    expect((await ada.post("/admin/accounts/action", { user: "gone", action: "delete", confirm: "yes" })).status).toBe(303);
+    expect(query(sb, "SELECT id FROM accounts WHERE username = 'gone'")).toHaveLength(0);
+    expect(query<{ source: string; actor: string }>(sb, "SELECT source, actor FROM audit_events WHERE type = 'account.deleted' AND user = 'gone'")[0]).toEqual({ source: "web", actor: "account/ada@example.com" });
+
     // A key: created (secret shown once), rotated and deleted after asking.
     await ada.get("/admin/keys");
     const key = await ada.post("/admin/keys", { name: "bot", scope: "invite:list", rate: "10/min" });

@@ -4,7 +4,8 @@ import { html, type RawHtml } from "../lib/html.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, facts, field, humanTime, postButton, table } from "../web/parts.ts";
 import { qrCode } from "../web/qr.ts";
-import { deleteAccount, findAccount, searchAccounts, showUsername } from "../accounts/service.ts";
+import { findAccount, searchAccounts, showUsername } from "../accounts/service.ts";
+import { DownstreamError, deleteAccountEverywhere } from "../provisioning/lifecycle.ts";
 import { accountProfile } from "../accounts/tree.ts";
 import { disableAccount, enableAccount } from "../accounts/disable.ts";
 import { RoleError, accountRoles, isAdminRole, setAccountRole } from "../accounts/roles.ts";
@@ -130,9 +131,12 @@ ${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, v
         case "enable":
           await enableAccount(ctx, admin.origin, admin.host.name, user);
           return seeOther(actionPath, here, "?done=enabled");
-        case "delete":
-          await deleteAccount(ctx, admin.origin, admin.host.name, user);
+        case "delete": {
+          // The real server first, as `invited user delete` does: if it refuses, invited's record stays.
+          const r = await deleteAccountEverywhere(ctx, admin.origin, admin.host, user);
+          if (!r.ok && r.reason === "provision_failed") return showOne(admin, user, { error: M.accounts.downstreamFailed(r.failure.detail), status: 502 });
           return seeOther(actionPath, path, "?done=deleted");
+        }
         case "role_add":
         case "role_remove":
           await setAccountRole(ctx, admin.origin, admin.host.name, user, role, what === "role_add");
@@ -144,6 +148,7 @@ ${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, v
         }
       }
     } catch (e) {
+      if (e instanceof DownstreamError) return showOne(admin, user, { error: M.accounts.downstreamFailed(e.failure.detail), status: 502 });
       if (e instanceof RoleError || e instanceof InviteError || e instanceof AccountStatusError) return showOne(admin, user, { error: e.message, status: 400 });
       throw e;
     }

@@ -114,6 +114,7 @@ export const M = {
     roleRemove: (r: string) => `Remove ${r}`,
     disableConfirm: (a: string) => `Disable ${a}? They cannot sign in or invite, their sessions end and their open invites are revoked.`,
     deleteConfirm: (a: string) => `Delete ${a}? This cannot be undone.`,
+    downstreamFailed: (detail: string) => `The real server did not do it, so nothing changed here: ${detail.slice(0, 300)}`,
     roleRemoveConfirm: (r: string, a: string) => `Take the role ${r} from ${a}?`,
     done: { disabled: "The account is disabled.", enabled: "The account is enabled.", deleted: "The account is deleted.", role: "Roles updated." } as Record<string, string>,
   },
