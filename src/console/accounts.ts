@@ -114,12 +114,12 @@ ${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, v
     const here = pathOf(user);
     // `role` is a list field of the console's forms (an invite's roles); here one value is expected.
     const roleValues = fields.list("role");
-    if (roleValues.length > 1) return showOne(admin, user, { error: "Give one role at a time.", status: 400 });
+    if (roleValues.length > 1) return showOne(admin, user, { error: M.refused.oneRole, status: 400 });
     const role = (roleValues[0] ?? "").trim();
     const self = user === admin.account.username;
     // An admin cannot lock themself out from here (the shell can still do it).
     if (self && (what === "disable" || what === "delete" || (what === "role_remove" && isAdminRole(role))))
-      return showOne(admin, user, { error: "You cannot do that to your own account from the console.", status: 400 });
+      return showOne(admin, user, { error: M.refused.self, status: 400 });
     const address = `${user}@${admin.host.name}`;
     const question = what === "disable" ? M.accounts.disableConfirm(address) : what === "delete" ? M.accounts.deleteConfirm(address) : what === "role_remove" ? M.accounts.roleRemoveConfirm(role, address) : null;
     if (question && f("confirm") !== "yes") return confirmPage(paths, actionPath, admin, question, { user, action: what, ...(role ? { role } : {}) }, here);

@@ -20,12 +20,12 @@ const EXPORT_MAX = 100_000;
 
 class FilterError extends Error {}
 
-function parseTime(text: string, what: string): number | null {
+function parseTime(text: string): number | null {
   const t = text.trim();
   if (!t) return null;
   const iso = t.replace(" ", "T");
   const ms = Date.parse(/T/.test(iso) && !/(Z|[+-]\d{2}:?\d{2})$/.test(iso) ? `${iso}Z` : iso);
-  if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}/.test(t)) throw new FilterError(`${what}: not a date (like 2026-12-01 or 2026-12-01 14:00).`);
+  if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}/.test(t)) throw new FilterError(M.audit.errors.time);
   return ms;
 }
 
@@ -34,13 +34,13 @@ export function auditFilters(host: string, q: URLSearchParams): AuditQuery {
   const get = (k: string) => (q.get(k) ?? "").trim().slice(0, 200);
   const type = get("type");
   if (type && !(AUDIT_TYPES as readonly string[]).includes(type) && !(type.endsWith(".*") && AUDIT_TYPES.some((k) => k.startsWith(type.slice(0, -1)))))
-    throw new FilterError(`'${type}' is not an event type (or a family like key.*).`);
+    throw new FilterError(M.audit.errors.type);
   const ip = get("ip");
-  if (ip && !/^[0-9A-Fa-f:.]{1,45}$/.test(ip)) throw new FilterError("The address filter takes an address or its beginning, like 203.0.113. or 2001:db8:.");
+  if (ip && !/^[0-9A-Fa-f:.]{1,45}$/.test(ip)) throw new FilterError(M.audit.errors.ip);
   const country = get("country").toUpperCase();
-  if (country && !/^[A-Z]{2}$/.test(country)) throw new FilterError("The country is a two-letter code, like DE.");
+  if (country && !/^[A-Z]{2}$/.test(country)) throw new FilterError(M.audit.errors.country);
   const before = get("before");
-  if (before && !/^\d{1,15}$/.test(before)) throw new FilterError("Bad page link.");
+  if (before && !/^\d{1,15}$/.test(before)) throw new FilterError(M.refused.badPage);
   const user = get("user");
   return {
     host,
@@ -48,8 +48,8 @@ export function auditFilters(host: string, q: URLSearchParams): AuditQuery {
     user: user ? normaliseUsername(user) : null,
     ipPrefix: ip ? ip.toLowerCase() : null,
     country: country || null,
-    since: parseTime(get("since"), M.audit.since),
-    until: parseTime(get("until"), M.audit.until),
+    since: parseTime(get("since")),
+    until: parseTime(get("until")),
     beforeId: before ? Number(before) : null,
   };
 }

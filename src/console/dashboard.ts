@@ -42,9 +42,9 @@ export function dashboardPage(ctx: AppContext, paths: ConsolePaths) {
     const lastOk = provisioned ? lastEventOf(ctx, host, "account.registered", now - 7 * DAY) : null;
     const providerRows = [
       ...(provisioned
-        ? [[html`<span class="mono">provision: ${admin.host.provision.type}</span>`, lastOk ? humanTime(lastOk.at) : M.dashboard.notThisWeek, lastFail ? humanTime(lastFail.at) : M.dashboard.notThisWeek]]
+        ? [[html`<span class="mono">${M.dashboard.provider(admin.host.provision.type)}</span>`, lastOk ? humanTime(lastOk.at) : M.dashboard.notThisWeek, lastFail ? humanTime(lastFail.at) : M.dashboard.notThisWeek]]
         : []),
-      ...endpoints.map((e) => [html`<span class="mono">${describeUrl(e.url)}</span>${e.disabledAt ? html` <span class="pill bad">off</span>` : ""}`, `${e.pending} pending`, e.failed ? `${e.failed} failed` : M.common.none]),
+      ...endpoints.map((e) => [html`<span class="mono">${describeUrl(e.url)}</span>${e.disabledAt ? html` <span class="pill bad">${M.outbox.endpointOff(humanTime(e.disabledAt))}</span>` : ""}`, M.outbox.pendingCount(e.pending), M.outbox.failedCount(e.failed)]),
     ];
     const built = ctx.geoip.builtAt;
     const geoip = ctx.geoip.source === "disabled" ? M.dashboard.geoipOff : `${ctx.geoip.source}: ${built ? M.dashboard.geoipAge(Math.floor((now - built) / DAY)) : M.dashboard.geoipUnknown}`;

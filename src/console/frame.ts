@@ -81,7 +81,7 @@ export function consolePage(o: ConsolePageOptions): Response {
     return html`<a href="${relativePath(path, to)}"${current ? html` aria-current="page"` : ""}>${label}</a>`;
   };
   const nav = o.admin
-    ? html`<nav class="topnav" aria-label="Console">${link(paths.base, M.nav.dashboard)}${link(paths.map, M.nav.map)}${link(paths.invites, M.nav.invites)}${link(paths.accounts, M.nav.accounts)}${link(paths.keys, M.nav.keys)}${link(paths.audit, M.nav.audit)}${link(paths.outbox, M.nav.outbox)}
+    ? html`<nav class="topnav" aria-label="${M.nav.label}">${link(paths.base, M.nav.dashboard)}${link(paths.map, M.nav.map)}${link(paths.invites, M.nav.invites)}${link(paths.accounts, M.nav.accounts)}${link(paths.keys, M.nav.keys)}${link(paths.audit, M.nav.audit)}${link(paths.outbox, M.nav.outbox)}
 <span class="who">${o.admin.account.username}@${o.admin.host.name}</span>${postButton({ action: relativePath(path, paths.logout), csrf: o.admin.csrf, label: M.nav.signOut, kind: "ghost", small: true })}</nav>`
     : null;
   const body = html`${o.notice ? flash(o.notice.kind, o.notice.text) : ""}${o.body}`;

@@ -42,20 +42,20 @@ function readCreateFields(f: FormFields) {
   const on = (k: string) => ["on", "yes", "1", "true"].includes(text(k).toLowerCase());
   const username = text("username");
   const reset = on("reset");
-  if (reset && !username) throw new FieldError("A password-reset invite needs the account's username.");
+  if (reset && !username) throw new FieldError(M.invites.errors.resetNeedsName);
   const unlimited = on("unlimited");
   let maxUses: number | null | undefined;
   if (unlimited) {
-    if (text("uses") && text("uses") !== "1") throw new FieldError("Choose a number of uses or unlimited, not both.");
+    if (text("uses") && text("uses") !== "1") throw new FieldError(M.invites.errors.usesOrUnlimited);
     maxUses = null;
   } else if (text("uses")) {
-    if (!/^\d{1,7}$/.test(text("uses")) || Number(text("uses")) < 1) throw new FieldError("Uses must be a whole number from 1 to 1000000.");
+    if (!/^\d{1,7}$/.test(text("uses")) || Number(text("uses")) < 1) throw new FieldError(M.invites.errors.uses);
     maxUses = Number(text("uses"));
   }
   let ttl: number | undefined;
   if (text("ttl")) {
     const parsed = parseDuration(text("ttl"));
-    if (parsed === null) throw new FieldError("The lifetime is not a duration (like 90m, 12h or 7d).");
+    if (parsed === null) throw new FieldError(M.invites.errors.ttl);
     ttl = parsed;
   }
   const labels = (k: string) => f.list(k).map((v) => v.trim()).filter(Boolean);

@@ -18,11 +18,11 @@ const ACTIONS = ["disable", "enable", "rotate", "delete"] as const;
 
 class FieldError extends Error {}
 
-function duration(text: string, what: string): number | null {
+function duration(text: string, error: string): number | null {
   const t = text.trim();
   if (!t) return null;
   const ms = parseDuration(t);
-  if (ms === null) throw new FieldError(`${what}: not a duration (like 90d or 12h).`);
+  if (ms === null) throw new FieldError(error);
   return ms;
 }
 
@@ -34,7 +34,7 @@ export function keyPages(ctx: AppContext, paths: ConsolePaths) {
     const now = Date.now();
     const rows = listApiKeys(ctx, admin.host.name).map((k: ApiKey): (RawHtml | string)[] => {
       const loc = k.lastUsedIp ? ctx.geoip.lookup(k.lastUsedIp) : null;
-      const ceilings = [k.maxTtl ? `ttl ≤ ${formatDuration(k.maxTtl)}` : "", k.maxUses ? `uses ≤ ${k.maxUses}` : "", k.rate ? `rate ${k.rate}` : ""].filter(Boolean).join(", ") || "-";
+      const ceilings = [k.maxTtl ? M.keys.ceilingTtl(formatDuration(k.maxTtl)) : "", k.maxUses ? M.keys.ceilingUses(k.maxUses) : "", k.rate ? M.keys.ceilingRate(k.rate) : ""].filter(Boolean).join(", ") || "-";
       const act = (action: (typeof ACTIONS)[number], label: string, kind: "ghost" | "ghost-danger") =>
         postButton({ action: relativePath(path, actionPath), csrf: admin.csrf, label, fields: { id: k.id, action }, kind, small: true, ariaLabel: `${label} ${k.id}` });
       const expired = k.expiresAt !== null && now >= k.expiresAt;
@@ -80,15 +80,15 @@ ${field({ id: "rate", name: "rate", label: M.keys.rate, maxlength: 20, verbatim:
     try {
       const scopes = fields.list("scope");
       for (const s of scopes) if (!isScope(s)) throw new KeyOptionError(`unknown scope '${s.slice(0, 64)}' (known: ${SCOPES.join(", ")})`);
-      const expires = duration(f("expires"), M.keys.expires);
+      const expires = duration(f("expires"), M.keys.errors.expires);
       const maxUsesText = f("max_uses");
-      if (maxUsesText && !/^\d{1,7}$/.test(maxUsesText)) throw new FieldError("Most uses must be a whole number.");
+      if (maxUsesText && !/^\d{1,7}$/.test(maxUsesText)) throw new FieldError(M.keys.errors.maxUses);
       const { secret } = await createApiKey(ctx, admin.origin, {
         host: admin.host.name,
         name: f("name") || null,
         scopes: scopes.length ? (scopes as never) : undefined,
         expiresAt: expires === null ? null : Date.now() + expires,
-        maxTtl: duration(f("max_ttl"), M.keys.maxTtl),
+        maxTtl: duration(f("max_ttl"), M.keys.errors.maxTtl),
         maxUses: maxUsesText ? Number(maxUsesText) : null,
         rate: f("rate") || null,
       });
@@ -131,7 +131,7 @@ ${field({ id: "grace", name: "grace", label: M.keys.grace, value: "1h", maxlengt
       }
       const grace = (fields.single.get("grace") ?? "").trim();
       const graceMs = grace === "" || grace === "0" ? 0 : parseDuration(grace);
-      if (graceMs === null) throw new FieldError(`${M.keys.grace}: not a duration (like 1h).`);
+      if (graceMs === null) throw new FieldError(M.keys.errors.grace);
       const rotated = await rotateApiKey(ctx, admin.origin, admin.host.name, id, graceMs);
       return page(admin, { secret: rotated?.secret, status: 201 });
     } catch (e) {

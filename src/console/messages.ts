@@ -4,7 +4,7 @@
  */
 export const M = {
   consoleTitle: "Admin",
-  nav: { dashboard: "Dashboard", map: "Map", invites: "Invites", accounts: "Accounts", keys: "API keys", audit: "Audit log", outbox: "Notifications", signOut: "Sign out" },
+  nav: { label: "Console", dashboard: "Dashboard", map: "Map", invites: "Invites", accounts: "Accounts", keys: "API keys", audit: "Audit log", outbox: "Notifications", signOut: "Sign out" },
   refused: {
     notAdminTitle: "Admins only",
     notAdmin: "This account does not administer this server. An admin is made with `invited user role add HOST USER admin`.",
@@ -18,6 +18,9 @@ export const M = {
     notFoundTitle: "Not found",
     notFound: "There is nothing here (it may have been deleted).",
     badInputTitle: "That did not work",
+    self: "You cannot do that to your own account from the console.",
+    oneRole: "Give one role at a time.",
+    badPage: "Bad page link.",
   },
   confirm: {
     title: "Are you sure?",
@@ -39,6 +42,7 @@ export const M = {
     chartLabel: (total: number) => `Bar chart of registrations per day over the last 30 days, ${total} in all`,
     providers: "Provider health",
     providerNone: "No provider or webhook is configured.",
+    provider: (type: string) => `provider: ${type}`,
     lastFailure: "Last failure",
     lastSuccess: "Last success",
     notThisWeek: "not in 7 days",
@@ -90,6 +94,12 @@ export const M = {
     ledger: "Ledger (who used it)",
     ledgerHead: ["When", "Account", "Source"],
     ledgerEmpty: "Nobody has used it.",
+    errors: {
+      resetNeedsName: "A password-reset invite needs the account's username.",
+      usesOrUnlimited: "Choose a number of uses or unlimited, not both.",
+      uses: "Uses must be a whole number from 1 to 1000000.",
+      ttl: "The lifetime is not a duration (like 90m, 12h or 7d).",
+    },
     facts: { id: "Id", kind: "Kind", username: "Username", groups: "Groups", roles: "Roles", uses: "Uses", created: "Made", expires: "Expires", creator: "Creator", note: "Note" },
   },
   accounts: {
@@ -133,6 +143,15 @@ export const M = {
     head: ["Key", "Scopes", "Ceilings", "Expires", "Last use", "Status", ""],
     empty: "No keys yet.",
     states: { disabled: "Disabled", expired: "Expired", on: "On" },
+    ceilingTtl: (ttl: string) => `invites live at most ${ttl}`,
+    ceilingUses: (uses: number) => `at most ${uses} uses per invite`,
+    ceilingRate: (rate: string) => `rate ${rate}`,
+    errors: {
+      expires: "The expiry is not a duration (like 90d or 12h).",
+      maxTtl: "The longest invite lifetime is not a duration (like 7d).",
+      maxUses: "Most uses must be a whole number.",
+      grace: "The grace period is not a duration (like 1h, or 0).",
+    },
     disable: "Disable",
     enable: "Enable",
     rotate: "Rotate",
@@ -155,6 +174,12 @@ export const M = {
     empty: "No events match.",
     csv: "Download CSV",
     json: "Download JSON",
+    errors: {
+      type: "That is not an event type (or a family like key.*).",
+      ip: "The address filter takes an address or its beginning, like 203.0.113. or 2001:db8:.",
+      country: "The country is a two-letter code, like DE.",
+      time: "Times are dates like 2026-12-01 or 2026-12-01 14:00 (UTC).",
+    },
   },
   outbox: {
     title: "Notifications",
@@ -167,5 +192,9 @@ export const M = {
     retryAll: "Retry every failed one",
     retried: (n: number) => `${n} notification${n === 1 ? "" : "s"} queued again.`,
     endpoints: "Endpoints",
+    pendingCount: (n: number) => `${n} pending`,
+    failedCount: (n: number) => `${n} gave up`,
+    endpointOff: (since: string) => `off since ${since}`,
+    endpointOn: "on",
   },
 } as const;

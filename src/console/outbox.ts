@@ -29,7 +29,7 @@ export function outboxPages(ctx: AppContext, paths: ConsolePaths) {
         d.status === "failed" || d.attempts > 0 ? postButton({ action: relativePath(path, retryPath), csrf: admin.csrf, label: M.outbox.retry, fields: { id: String(d.id) }, kind: "ghost", small: true, ariaLabel: `${M.outbox.retry} ${d.id}` }) : "",
       ];
     });
-    const endpoints = endpointSummaries(ctx).map((e) => [html`<span class="mono">${describeUrl(e.url)}</span>`, `${e.pending} ${M.outbox.pending.toLowerCase()}`, `${e.failed} ${M.outbox.failed.toLowerCase()}`, e.disabledAt ? `off since ${humanTime(e.disabledAt)}` : "on"]);
+    const endpoints = endpointSummaries(ctx).map((e) => [html`<span class="mono">${describeUrl(e.url)}</span>`, M.outbox.pendingCount(e.pending), M.outbox.failedCount(e.failed), e.disabledAt ? M.outbox.endpointOff(humanTime(e.disabledAt)) : M.outbox.endpointOn]);
     const body = html`<h1>${M.outbox.title}</h1>
 <div class="actions">${postButton({ action: relativePath(path, retryPath), csrf: admin.csrf, label: M.outbox.retryAll, fields: { all: "yes" }, kind: "ghost", small: true })}</div>
 <section>${table({ head: [...M.outbox.head], rows, empty: M.outbox.empty, stack: true })}</section>
