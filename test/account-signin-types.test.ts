@@ -57,7 +57,7 @@ describe("type = command", () => {
     expect(wrong.alert).toBe(unknown.alert);
     const broken = await trySignIn(server, "dave", "boom");
     expect(broken.status).toBe(503);
-    expect(broken.alert).toMatch(/can&#39;t check your password right now/);
+    expect(broken.alert).toMatch(/can't check your password right now/);
     expect(broken.browser.session()).toBeUndefined();
     expect(server.output()).toMatch(/exited with status 7/);
   });

@@ -91,7 +91,7 @@ describe("sign-in and sessions", () => {
     }
     for (const x of [...wrong, ...unknown]) {
       expect(x.r.status).toBe(401);
-      expect(alertOf(x.r.text)).toBe("That address and password don&#39;t match. Check both and try again.");
+      expect(alertOf(x.r.text)).toBe("That address and password don't match. Check both and try again.");
     }
     // The pages differ only in the echoed name.
     expect(wrong[0]!.r.text.replace(/value="alice"/, "")).toBe(unknown[0]!.r.text.replace(/value="nobody0"/, ""));

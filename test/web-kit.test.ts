@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { CONTENT_SECURITY_POLICY, STYLE, formPageHeaders, pageHeaders, renderPage } from "../src/web/layout.ts";
+import { fixedLanguage } from "../src/i18n/index.ts";
 import { csrfField, field, flash, formError, postButton, table } from "../src/web/parts.ts";
 import { qrCode } from "../src/web/qr.ts";
 import { html } from "../src/lib/html.ts";
@@ -51,7 +52,7 @@ describe("page kit", () => {
     expect(pageHeaders()["Referrer-Policy"]).toBe("no-referrer");
     expect(formPageHeaders()["Referrer-Policy"]).toBe("same-origin");
     expect(formPageHeaders()["Content-Security-Policy"]).toBe(CONTENT_SECURITY_POLICY);
-    const page = renderPage({ title: EVIL, path: "/account/invites", brand: "example.com", body: html`<p>x</p>`, nav: html`<nav class="topnav">n</nav>` });
+    const page = renderPage({ title: EVIL, path: "/account/invites", brand: "example.com", body: html`<p>x</p>`, nav: html`<nav class="topnav">n</nav>`, language: fixedLanguage("en") });
     expect(page).toContain(`<style>${STYLE}</style>`);
     expect(page).toContain('href="../assets/invited.svg"');
     expect(page).toContain('<nav class="topnav">n</nav>\n<main class="card">');

@@ -3,9 +3,10 @@ import type { AppContext } from "../context.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html, type RawHtml } from "../lib/html.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
-import { facts, humanTime, postButton, table, type FlashKind } from "../web/parts.ts";
+import { facts, postButton, table, type FlashKind } from "../web/parts.ts";
+import { languagesOf } from "../web/language.ts";
+import type { MessageKey, Messages } from "../i18n/index.ts";
 import { queryEvents, type AuditEvent } from "../audit/service.ts";
-import { countryNameOf } from "../audit/geoip.ts";
 import { accountProfile } from "../accounts/tree.ts";
 import { endAllSessions, endSession, listSessions, type Session } from "../sessions/service.ts";
 import { clearedSessionCookies } from "../sessions/http.ts";
@@ -18,38 +19,40 @@ import { accountPage, readSignedInPost, requireSignedIn, seeOther, type AccountP
  */
 
 /** The member's own events shown as activity, with what a person calls them. */
-const ACTIVITY: Record<string, string> = {
-  "account.registered": "Account created",
-  "account.login": "Signed in",
-  "account.login_failed": "Failed sign-in",
-  "account.logout": "Signed out",
-  "account.sessions_ended": "Signed out everywhere",
-  "account.password_changed": "Password changed",
-  "account.password_reset": "Password reset with a reset link",
-  "account.disabled": "Account disabled",
-  "account.enabled": "Account enabled again",
-  "invite.created": "Invite created",
-  "invite.revoked": "Invite revoked",
+const ACTIVITY: Record<string, MessageKey> = {
+  "account.registered": "activity_registered",
+  "account.login": "activity_login",
+  "account.login_failed": "activity_login_failed",
+  "account.logout": "activity_logout",
+  "account.sessions_ended": "activity_sessions_ended",
+  "account.password_changed": "activity_password_changed",
+  "account.password_reset": "activity_password_reset",
+  "account.disabled": "activity_disabled",
+  "account.enabled": "activity_enabled",
+  "invite.created": "activity_invite_created",
+  "invite.revoked": "activity_invite_revoked",
 };
 
-const DONE: Record<string, [FlashKind, string]> = {
-  session_ended: ["ok", "That session is signed out."],
-  session_gone: ["info", "That session had already ended."],
-  password_changed: ["ok", "Your password is changed. Every other session was signed out."],
+const DONE: Record<string, [FlashKind, MessageKey]> = {
+  session_ended: ["ok", "home_done_session_ended"],
+  session_gone: ["info", "home_done_session_gone"],
+  password_changed: ["ok", "home_done_password_changed"],
 };
 
-export function locationText(country: string | null, city: string | null, countryName?: string | null): string {
-  const name = countryName ?? countryNameOf(country) ?? country;
-  if (!name) return "Unknown location";
-  return city ? `${city}, ${name}` : name;
+/** "Berlin, Germany": the country named in the page's language (Intl.DisplayNames), the city as the GeoIP data has it. */
+export function locationText(m: Messages, country: string | null, city: string | null, countryName?: string | null): string {
+  const name = (country ? m.country(country) : null) ?? countryName ?? country;
+  if (!name) return m.text("location_unknown");
+  return city ? m.text("location_city", { city, country: name }) : name;
 }
 
-/** "Firefox on Linux": enough to tell one's own devices apart, without storing or showing more. */
-export function browserName(ua: string | null): string {
-  if (!ua) return "Unknown browser";
-  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\/|Chromium\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : /curl\//i.test(ua) ? "curl" : "A browser";
+/** "Firefox on Linux": enough to tell one's own devices apart, without storing or showing more. Browser and OS names stay. */
+export function browserName(m: Messages, ua: string | null): string {
+  if (!ua) return m.text("browser_unknown");
+  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\/|Chromium\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : /curl\//i.test(ua) ? "curl" : null;
   const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS X|Macintosh/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : null;
-  return os ? `${browser} on ${os}` : browser;
+  const name = browser ?? m.text("browser_generic");
+  return os ? m.text("browser_on", { browser: name, os }) : name;
 }
 
 /**
@@ -67,13 +70,13 @@ export function newCountrySignIns(events: AuditEvent[]): Set<number> {
   return marked;
 }
 
-function inviterText(profile: NonNullable<ReturnType<typeof accountProfile>>, host: string): RawHtml | string {
-  if (profile.invitedBy) return html`<span class="addr">${profile.invitedBy}@${host}</span>`;
+function inviterText(m: Messages, profile: NonNullable<ReturnType<typeof accountProfile>>, host: string): RawHtml | string {
+  if (profile.invitedBy) return html`<bdi class="addr">${profile.invitedBy}@${host}</bdi>`;
   const creator = profile.inviteCreator;
-  if (creator === "cli") return "The server's admins";
-  if (creator?.startsWith("api/token/")) return "The server's admins (through an admin tool)";
-  if (creator?.startsWith("account/")) return "A member who has left";
-  return "Nobody: this account was made outside this site";
+  if (creator === "cli") return m.html("inviter_admins");
+  if (creator?.startsWith("api/token/")) return m.html("inviter_admin_tool");
+  if (creator?.startsWith("account/")) return m.html("inviter_left");
+  return m.html("inviter_nobody");
 }
 
 export function homePages(ctx: AppContext, paths: AccountPaths) {
@@ -91,52 +94,59 @@ export function homePages(ctx: AppContext, paths: AccountPaths) {
     const showIp = host.showIpToUser;
     const events = queryEvents(ctx, { host: host.name, user: session.username, since: now - ctx.config.audit.expiresAfter, limit: 200 }).filter((e) => Object.hasOwn(ACTIVITY, e.type));
     const marked = newCountrySignIns(events);
+    const language = languagesOf(ctx, host).choose(request);
+    const { m } = language;
+    const when = (ms: number) => m.dateTime(ms);
     const activity = table({
-      caption: `Your own security events of the last ${Math.round(ctx.config.audit.expiresAfter / 86_400_000)} days, newest first. Times are UTC.`,
-      head: showIp ? ["When", "What", "Where", "Address"] : ["When", "What", "Where"],
+      caption: m.text("home_activity_caption", { days: Math.round(ctx.config.audit.expiresAfter / 86_400_000) }),
+      head: showIp ? [m.text("col_when"), m.text("col_what"), m.text("col_where"), m.text("col_address")] : [m.text("col_when"), m.text("col_what"), m.text("col_where")],
       stack: true,
       rows: events.slice(0, 50).map((e) => {
-        const repeats = typeof e.details.repeats === "number" ? ` (${e.details.repeats + 1} times)` : "";
-        const where = html`${locationText(e.countryCode, e.city, e.countryName)}${marked.has(e.id) ? html` <span class="pill warn mark">New country</span>` : ""}`;
-        const row: (RawHtml | string)[] = [humanTime(e.at), `${ACTIVITY[e.type]}${repeats}`, where];
+        const what = m.text(ACTIVITY[e.type]!);
+        const label = typeof e.details.repeats === "number" ? m.text("activity_repeats", { what, count: e.details.repeats + 1 }) : what;
+        const where = html`${locationText(m, e.countryCode, e.city, e.countryName)}${marked.has(e.id) ? html` <span class="pill warn mark">${m.html("home_new_country")}</span>` : ""}`;
+        const row: (RawHtml | string)[] = [when(e.at), label, where];
         if (showIp) row.push(e.ip ?? "-");
         return row;
       }),
-      empty: "No activity recorded yet.",
+      empty: m.text("home_no_activity"),
     });
     const sessions = listSessions(ctx, host.name, session.username, now);
     const sessionRows = sessions.map((s: Session) => {
+      const browser = browserName(m, s.userAgent);
       const action =
         s.id === session.id
-          ? html`<span class="pill ok">This browser</span>`
-          : postButton({ action: relativePath(path, paths.sessions), csrf, label: "Sign out", fields: { session: String(s.id) }, kind: "ghost-danger", small: true, ariaLabel: `Sign out ${browserName(s.userAgent)}, last used ${humanTime(s.lastSeenAt)}` });
-      const row: (RawHtml | string)[] = [browserName(s.userAgent), humanTime(s.createdAt), humanTime(s.lastSeenAt), locationText(s.lastCountry, s.lastCity)];
+          ? html`<span class="pill ok">${m.html("home_this_browser")}</span>`
+          : postButton({ action: relativePath(path, paths.sessions), csrf, label: m.text("account_sign_out"), fields: { session: String(s.id) }, kind: "ghost-danger", small: true, ariaLabel: m.text("home_sign_out_session", { browser, when: when(s.lastSeenAt) }) });
+      const row: (RawHtml | string)[] = [browser, when(s.createdAt), when(s.lastSeenAt), locationText(m, s.lastCountry, s.lastCity)];
       if (showIp) row.push(s.lastIp ?? "-");
       row.push(action);
       return row;
     });
     const done = DONE[new URL(request.url).searchParams.get("done") ?? ""];
-    const body = html`<span class="pill">My account</span>
-<h1><span class="addr">${session.username}@${host.name}</span></h1>
+    const address = `${session.username}@${host.name}`;
+    const sessionHead = [m.text("col_browser"), m.text("col_signed_in"), m.text("col_last_used"), m.text("col_where"), ...(showIp ? [m.text("col_address")] : []), ""];
+    const body = html`<span class="pill">${m.html("account_nav_home")}</span>
+<h1><bdi class="addr">${address}</bdi></h1>
 ${facts([
-  ["Address", html`<span class="addr">${session.username}@${host.name}</span>`],
-  ["Member since", humanTime(profile.account.createdAt)],
-  ["Invited by", inviterText(profile, host.name)],
-  ["People you invited", profile.invitees.length === 0 ? "Nobody yet" : profile.invitees.map((a) => a.username).join(", ")],
+  [m.text("home_fact_address"), html`<bdi class="addr">${address}</bdi>`],
+  [m.text("home_fact_member_since"), when(profile.account.createdAt)],
+  [m.text("home_fact_invited_by"), inviterText(m, profile, host.name)],
+  [m.text("home_fact_invitees"), profile.invitees.length === 0 ? m.text("account_nobody_yet") : profile.invitees.map((a) => a.username).join(", ")],
 ])}
-<div class="actions"><a class="btn small" href="${relativePath(path, paths.invites)}">My invites</a><a class="btn ghost small" href="${relativePath(path, paths.password)}">Change password</a></div>
-<section aria-labelledby="activity-h"><h2 id="activity-h">Recent activity</h2>
-${marked.size > 0 ? html`<div class="flash error" role="alert">There was a sign-in from a country this account hadn't used before. If that wasn't you, use “This wasn't me” below.</div>` : ""}
+<div class="actions"><a class="btn small" href="${relativePath(path, paths.invites)}">${m.html("account_nav_invites")}</a><a class="btn ghost small" href="${relativePath(path, paths.password)}">${m.html("home_change_password")}</a></div>
+<section aria-labelledby="activity-h"><h2 id="activity-h">${m.html("home_activity")}</h2>
+${marked.size > 0 ? html`<div class="flash error" role="alert">${m.html("home_new_country_alert")}</div>` : ""}
 ${activity}</section>
-<section aria-labelledby="sessions-h"><h2 id="sessions-h">Where you're signed in</h2>
-${table({ head: showIp ? ["Browser", "Signed in", "Last used", "Where", "Address", ""] : ["Browser", "Signed in", "Last used", "Where", ""], rows: sessionRows, empty: "No sessions.", stack: true })}
-<div class="actions">${postButton({ action: relativePath(path, paths.signOutEverywhere), csrf, label: "Sign out everywhere", kind: "ghost", small: true })}</div></section>
-<section aria-labelledby="notme-h"><h2 id="notme-h">Something you don't recognise?</h2>
-<p class="muted">If you see a sign-in or a session that wasn't you, sign every other device out now and choose a new password.</p>
-<div class="actions">${postButton({ action: relativePath(path, paths.notMe), csrf, label: "This wasn't me", kind: "danger", small: true })}</div></section>
-<section aria-labelledby="delete-h"><h2 id="delete-h">Delete my account</h2><p class="muted">Removes your account for good.</p>
-<a class="btn ghost danger small" href="${relativePath(path, paths.deleteAccount)}">Delete my account…</a></section>`;
-    return accountPage({ ctx, paths, path, title: "My account", body, signedIn, host, notice: done ? { kind: done[0], text: done[1] } : null });
+<section aria-labelledby="sessions-h"><h2 id="sessions-h">${m.html("home_sessions")}</h2>
+${table({ head: sessionHead, rows: sessionRows, empty: m.text("home_no_sessions"), stack: true })}
+<div class="actions">${postButton({ action: relativePath(path, paths.signOutEverywhere), csrf, label: m.text("home_sign_out_everywhere"), kind: "ghost", small: true })}</div></section>
+<section aria-labelledby="notme-h"><h2 id="notme-h">${m.html("home_not_me_title")}</h2>
+<p class="muted">${m.html("home_not_me_text")}</p>
+<div class="actions">${postButton({ action: relativePath(path, paths.notMe), csrf, label: m.text("home_not_me_button"), kind: "danger", small: true })}</div></section>
+<section aria-labelledby="delete-h"><h2 id="delete-h">${m.html("home_delete_title")}</h2><p class="muted">${m.html("home_delete_text")}</p>
+<a class="btn ghost danger small" href="${relativePath(path, paths.deleteAccount)}">${m.html("home_delete_link")}</a></section>`;
+    return accountPage({ ctx, paths, path, title: m.text("account_nav_home"), body, signedIn, host, notice: done ? { kind: done[0], text: m.html(done[1]) } : null, language, languageQuery: "?" });
   };
 
   const endOne = async ({ request }: { request: Request }) => {

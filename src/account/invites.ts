@@ -3,12 +3,13 @@ import type { AppContext } from "../context.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html, type RawHtml } from "../lib/html.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
-import { csrfField, field, humanTime, postButton, table } from "../web/parts.ts";
+import { csrfField, field, postButton, table } from "../web/parts.ts";
 import { qrCode } from "../web/qr.ts";
 import { findAccount } from "../accounts/service.ts";
 import { InviteError, type CreatedInvite } from "../invites/service.ts";
 import { MemberInviteError, createMemberInvite, listMemberInvites, memberAllowance, revokeMemberInvite, type Allowance } from "../invites/member-invites.ts";
-import { timeLeft } from "../pages/routes.ts";
+import type { MessageKey, Messages, PageLanguage } from "../i18n/index.ts";
+import { languagesOf } from "../web/language.ts";
 import type { SignedIn } from "../sessions/http.ts";
 import { accountPage, readSignedInPost, requireSignedIn, seeOther, type AccountPaths } from "./frame.ts";
 
@@ -19,21 +20,22 @@ import { accountPage, readSignedInPost, requireSignedIn, seeOther, type AccountP
  */
 
 const STATUS_PILL: Record<string, string> = { active: "ok", used: "", expired: "warn", revoked: "bad" };
-const STATUS_TEXT: Record<string, string> = { active: "Open", used: "Used", expired: "Expired", revoked: "Revoked" };
+const STATUS_TEXT: Record<string, MessageKey> = { active: "invites_status_open", used: "invites_status_used", expired: "invites_status_expired", revoked: "invites_status_revoked" };
 
-function allowanceText(a: Allowance, now: number): string {
-  const next = a.nextAt ? ` You can make the next one ${timeLeft(a.nextAt - now)}.` : "";
+/** Why a member may not invite (or how many more they may), and when they may again: one or two sentences. */
+function allowanceText(m: Messages, a: Pick<Allowance, "refusal" | "nextAt" | "quota" | "used">, now: number): string {
+  const next = a.nextAt ? ` ${m.text("invites_next", { when: m.relative(a.nextAt - now) })}` : "";
   switch (a.refusal) {
     case "off":
-      return "Members of this server can't create invites.";
+      return m.text("invites_off");
     case "too_new":
-      return `Your account is too new to invite people yet.${next}`;
+      return `${m.text("invites_too_new")}${next}`;
     case "disabled":
-      return "This account is disabled, so it can't invite anyone.";
+      return m.text("invites_disabled");
     case "quota":
-      return `You've used all ${a.quota} of your invites for now.${next}`;
+      return `${m.text("invites_quota_used", { quota: a.quota ?? 0 })}${next}`;
     default:
-      return a.quota === null ? "You can invite as many people as you like." : `You can make ${a.quota - a.used} more invite${a.quota - a.used === 1 ? "" : "s"} for now (${a.used} of ${a.quota} used).`;
+      return a.quota === null ? m.text("invites_unlimited") : m.text("invites_left", { left: a.quota - a.used, used: a.used, quota: a.quota });
   }
 }
 
@@ -41,49 +43,51 @@ export function invitePages(ctx: AppContext, paths: AccountPaths) {
   const path = paths.invites;
   const revokePath = `${path}/revoke`;
 
-  const page = (signedIn: SignedIn, o: { created?: CreatedInvite | null; error?: string | null; status?: number; notice?: string | null } = {}) => {
+  const page = (signedIn: SignedIn, language: PageLanguage, o: { created?: CreatedInvite | null; error?: string | null; status?: number; notice?: MessageKey | null } = {}) => {
     const { host, session, csrf } = signedIn;
+    const { m } = language;
     const now = Date.now();
     const account = findAccount(ctx, host.name, session.username);
     const allowance = account ? memberAllowance(ctx, host, account, now) : null;
     const mine = listMemberInvites(ctx, host.name, session.username, 100, now);
     const cfg = host.userInvites;
     const created = o.created
-      ? html`<section aria-labelledby="new-h"><div class="flash ok" role="status">Your invite is ready.</div><h2 id="new-h">Your new invite</h2>
+      ? html`<section aria-labelledby="new-h"><div class="flash ok" role="status">${m.html("invites_ready")}</div><h2 id="new-h">${m.html("invites_new_title")}</h2>
 <div class="layout"><div>
-<p>Send this link to the person you're inviting. <strong>It is shown only now</strong>: copy it before you leave this page.</p>
-<div class="field"><label for="link">Invite link</label><div class="inputs"><input id="link" value="${o.created.url}" readonly></div></div>
-<ul class="facts"><li>Works ${o.created.invite.maxUses === 1 ? "once" : `${o.created.invite.maxUses} times`}</li><li>Expires ${timeLeft(o.created.invite.expiresAt - now)}</li>${o.created.invite.note ? html`<li>${o.created.invite.note}</li>` : ""}</ul>
+<p>${m.html("invites_new_text")}</p>
+<div class="field"><label for="link">${m.html("invites_link_label")}</label><div class="inputs" dir="ltr"><input id="link" value="${o.created.url}" readonly></div></div>
+<ul class="facts"><li>${o.created.invite.maxUses === 1 ? m.html("fact_works_once") : m.html("invites_works_times", { count: o.created.invite.maxUses ?? 0 })}</li><li>${m.html("fact_expires", { when: m.relative(o.created.invite.expiresAt - now) })}</li>${o.created.invite.note ? html`<li>${o.created.invite.note}</li>` : ""}</ul>
 </div>
-<aside class="qr">${qrCode(o.created.url, "QR code of your new invite link")}<p>Or let them scan this code.</p></aside></div></section>`
+<aside class="qr">${qrCode(o.created.url, m.text("invites_qr_label"))}<p>${m.html("invites_qr_caption")}</p></aside></div></section>`
       : "";
-    const rows = mine.map((m): (RawHtml | string)[] => {
-      const status = html`<span class="pill ${STATUS_PILL[m.status] ?? ""}">${STATUS_TEXT[m.status] ?? m.status}</span>`;
-      const uses = m.invite.maxUses !== null && m.invite.maxUses > 1 ? html`<span class="note">${m.invite.uses} of ${m.invite.maxUses} uses</span>` : "";
-      const usedBy = html`${m.usedBy.length ? m.usedBy.map((u, i) => html`${i ? ", " : ""}<span class="addr">${u}@${host.name}</span>`) : "Nobody yet"}${uses}`;
-      const action = m.status === "active" ? postButton({ action: relativePath(path, revokePath), csrf, label: "Revoke", fields: { invite: m.invite.id }, kind: "ghost-danger", small: true, ariaLabel: `Revoke the invite made ${humanTime(m.invite.createdAt)}` }) : "";
-      const made = html`${humanTime(m.invite.createdAt)}${m.invite.note ? html`<span class="note">${m.invite.note}</span>` : ""}`;
-      return [made, status, usedBy, m.status === "active" ? `in ${timeLeft(m.invite.expiresAt - now).replace(/^in /, "")}` : humanTime(m.invite.revokedAt ?? m.invite.expiresAt), action];
+    const rows = mine.map((mi): (RawHtml | string)[] => {
+      const status = html`<span class="pill ${STATUS_PILL[mi.status] ?? ""}">${STATUS_TEXT[mi.status] ? m.html(STATUS_TEXT[mi.status]!) : mi.status}</span>`;
+      const uses = mi.invite.maxUses !== null && mi.invite.maxUses > 1 ? html`<span class="note">${m.html("invites_uses_of", { uses: mi.invite.uses, max: mi.invite.maxUses })}</span>` : "";
+      const usedBy = html`${mi.usedBy.length ? mi.usedBy.map((u, i) => html`${i ? ", " : ""}<bdi class="addr">${u}@${host.name}</bdi>`) : m.html("account_nobody_yet")}${uses}`;
+      const made = m.dateTime(mi.invite.createdAt);
+      const action = mi.status === "active" ? postButton({ action: relativePath(path, revokePath), csrf, label: m.text("invites_revoke"), fields: { invite: mi.invite.id }, kind: "ghost-danger", small: true, ariaLabel: m.text("invites_revoke_label", { when: made }) }) : "";
+      const madeCell = html`${made}${mi.invite.note ? html`<span class="note">${mi.invite.note}</span>` : ""}`;
+      return [madeCell, status, usedBy, mi.status === "active" ? m.relative(mi.invite.expiresAt - now) : m.dateTime(mi.invite.revokedAt ?? mi.invite.expiresAt), action];
     });
     const canCreate = allowance?.allowed === true;
-    const body = html`<span class="pill">My invites</span>
-<h1>Invite people</h1>
-<p class="lead">${allowance ? allowanceText(allowance, now) : ""}</p>
+    const body = html`<span class="pill">${m.html("account_nav_invites")}</span>
+<h1>${m.html("invites_heading")}</h1>
+<p class="lead">${allowance ? allowanceText(m, allowance, now) : ""}</p>
 ${o.error ? html`<div class="alert" role="alert">${o.error}</div>` : ""}
 ${created}
 ${
   canCreate
     ? html`<form method="post" action="${relativePath(path, path)}" accept-charset="utf-8">
 ${csrfField(csrf)}
-${cfg.uses > 1 ? field({ id: "uses", name: "uses", label: "How many people may use it", type: "number", value: 1, min: 1, max: cfg.uses, required: true, hint: `From 1 to ${cfg.uses}.` }) : ""}
-${field({ id: "note", name: "note", label: "Note for yourself (optional)", maxlength: 200, hint: "Like “for Sam”. Only you and the admins see it." })}
-<button class="btn" type="submit">Create an invite</button>
+${cfg.uses > 1 ? field({ id: "uses", name: "uses", label: m.text("invites_uses_label"), type: "number", value: 1, min: 1, max: cfg.uses, required: true, hint: m.html("invites_uses_hint", { max: cfg.uses }) }) : ""}
+${field({ id: "note", name: "note", label: m.text("invites_note_label"), maxlength: 200, hint: m.html("invites_note_hint") })}
+<button class="btn" type="submit">${m.html("invites_create")}</button>
 </form>`
     : ""
 }
-<section aria-labelledby="mine-h"><h2 id="mine-h">Invites you made</h2>
-${table({ head: ["Made", "Status", "Used by", "Expires", ""], rows, empty: "You haven't made any invites yet.", stack: true })}</section>`;
-    return accountPage({ ctx, paths, path, title: "My invites", body, signedIn, host, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
+<section aria-labelledby="mine-h"><h2 id="mine-h">${m.html("invites_mine")}</h2>
+${table({ head: [m.text("invites_col_made"), m.text("invites_col_status"), m.text("invites_col_used_by"), m.text("invites_col_expires"), ""], rows, empty: m.text("invites_none"), stack: true })}</section>`;
+    return accountPage({ ctx, paths, path, title: m.text("account_nav_invites"), body, signedIn, host, status: o.status, notice: o.notice ? { kind: "ok", text: m.html(o.notice) } : null, language, languageQuery: "?" });
   };
 
   const show = async ({ request }: { request: Request }) => {
@@ -92,7 +96,7 @@ ${table({ head: ["Made", "Status", "Used by", "Expires", ""], rows, empty: "You 
     const signedIn = await requireSignedIn(ctx, request, paths, path);
     if (signedIn instanceof Response) return signedIn;
     const done = new URL(request.url).searchParams.get("done");
-    return page(signedIn, { notice: done === "revoked" ? "The invite is revoked: its link no longer works." : null });
+    return page(signedIn, languagesOf(ctx, signedIn.host).choose(request), { notice: done === "revoked" ? "invites_done_revoked" : null });
   };
 
   const create = async ({ request }: { request: Request }) => {
@@ -103,12 +107,17 @@ ${table({ head: ["Made", "Status", "Used by", "Expires", ""], rows, empty: "You 
     const usesText = fields.get("uses");
     const uses = usesText === undefined || usesText === "" ? undefined : /^\d{1,7}$/.test(usesText.trim()) ? Number(usesText.trim()) : NaN;
     const note = (fields.get("note") ?? "").trim();
+    const language = languagesOf(ctx, host).choose(request);
+    const { m } = language;
     try {
       const created = await createMemberInvite(ctx, requestOrigin(request, "web", `account/${session.username}@${host.name}`), host, session.username, { uses, note: note || null });
-      return page(signedIn, { created, status: 201 });
+      return page(signedIn, language, { created, status: 201 });
     } catch (e) {
-      if (e instanceof MemberInviteError) return page(signedIn, { error: e.reason === "invalid_uses" ? `Choose from 1 to ${host.userInvites.uses} uses.` : `No invite was made: ${e.message}.`, status: e.reason === "invalid_uses" ? 400 : 403 });
-      if (e instanceof InviteError) return page(signedIn, { error: `No invite was made: ${e.message}.`, status: 400 });
+      if (e instanceof MemberInviteError) {
+        const why = e.reason === "invalid_uses" ? m.text("invites_invalid_uses", { max: host.userInvites.uses }) : `${m.text("invites_not_made")} ${allowanceText(m, { refusal: e.reason, nextAt: e.retryAt, quota: host.userInvites.quota, used: 0 }, Date.now())}`;
+        return page(signedIn, language, { error: why, status: e.reason === "invalid_uses" ? 400 : 403 });
+      }
+      if (e instanceof InviteError) return page(signedIn, language, { error: m.text("invites_not_made"), status: 400 });
       throw e;
     }
   };
@@ -119,7 +128,8 @@ ${table({ head: ["Made", "Status", "Used by", "Expires", ""], rows, empty: "You 
     const { session, host } = post.signedIn;
     const id = post.fields.get("invite") ?? "";
     const revoked = /^[0-9A-Za-z]{12}$/.test(id) ? await revokeMemberInvite(ctx, requestOrigin(request, "web", `account/${session.username}@${host.name}`), host.name, session.username, id) : null;
-    if (!revoked) return page(post.signedIn, { error: "That isn't one of your invites.", status: 404 });
+    const language = languagesOf(ctx, host).choose(request);
+    if (!revoked) return page(post.signedIn, language, { error: language.m.text("invites_not_yours"), status: 404 });
     return seeOther(revokePath, path, "?done=revoked");
   };
 

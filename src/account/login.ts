@@ -8,45 +8,53 @@ import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, field, formError } from "../web/parts.ts";
 import { FormError, readForm } from "../web/form-body.ts";
 import { csrfTokenFor, csrfTokenMatches, endSession } from "../sessions/service.ts";
-import { prepareSignIn, resolveSignInName, signIn, type SignInFailure } from "../sessions/signin.ts";
+import { resolveSignInName, signIn, type SignInFailure } from "../sessions/signin.ts";
 import { clearedLoginCookies, clearedSessionCookies, currentSession, loginCookie, loginSecret, originMatches, originOfAnyHost, sessionCookie } from "../sessions/http.ts";
-import { CROSS_ORIGIN_TEXT, accountPage, problemPage, readSignedInPost, seeOther, type AccountPaths } from "./frame.ts";
+import { FORM_PROBLEM_TEXT, accountPage, problemPage, readSignedInPost, seeOther, type AccountPaths } from "./frame.ts";
+import { languagesOf } from "../web/language.ts";
+import type { MessageKey, PageLanguage } from "../i18n/index.ts";
 
 /** GET/POST ACCOUNT_PATH/login (fields `user` and `password`, as password managers expect) and POST ACCOUNT_PATH/logout. */
 
-const FAILURE: Record<SignInFailure, { status: number; text: string }> = {
-  invalid: { status: 401, text: "That address and password don't match. Check both and try again." },
-  missing_fields: { status: 400, text: "Please type your address and your password." },
-  host_needed: { status: 400, text: "Please type your whole address, like name@example.org." },
-  disabled: { status: 403, text: "This account is disabled. Ask the people who run this server." },
-  throttled: { status: 429, text: "Too many sign-in attempts. Please wait a while and try again." },
-  busy: { status: 503, text: "The server is very busy right now. Please try again in a few seconds." },
-  unavailable: { status: 503, text: "We can't check your password right now. Please try again in a moment." },
-  signin_off: { status: 403, text: "Signing in to this page isn't available for this server." },
-  totp_invalid: { status: 401, text: "The code from your authenticator app is missing, wrong or already used. Type the current code and try again." },
+const FAILURE: Record<SignInFailure, { status: number; text: MessageKey }> = {
+  invalid: { status: 401, text: "signin_error_invalid" },
+  missing_fields: { status: 400, text: "signin_error_missing" },
+  host_needed: { status: 400, text: "signin_error_host_needed" },
+  disabled: { status: 403, text: "signin_error_disabled" },
+  throttled: { status: 429, text: "signin_error_throttled" },
+  busy: { status: 503, text: "signin_error_busy" },
+  unavailable: { status: 503, text: "signin_error_unavailable" },
+  signin_off: { status: 403, text: "signin_error_off" },
+  totp_invalid: { status: 401, text: "signin_error_totp" },
 };
 
+const NOTICES: Record<string, MessageKey> = { signed_out: "signin_notice_signed_out", signed_out_everywhere: "signin_notice_signed_out_everywhere", deleted: "signin_notice_deleted" };
+
 export function loginPages(ctx: AppContext, paths: AccountPaths) {
-  prepareSignIn(ctx);
   const hosts = Object.values(ctx.config.hosts);
   const onlyHost = hosts.length === 1 ? hosts[0]! : null;
   const path = paths.login;
 
-  const form = (o: { secret: string; typedUser?: string; error?: string | null; totpError?: string | null; status?: number; cookies?: string[]; retryAfterMs?: number; notice?: string }) => {
+  // The sign-in page belongs to the only host when there is one, else to no host: its languages follow from that.
+  const languageOf = (request: Request) => languagesOf(ctx, onlyHost).choose(request);
+
+  const form = (o: { language: PageLanguage; secret: string; typedUser?: string; error?: MessageKey | null; totpError?: MessageKey | null; status?: number; cookies?: string[]; retryAfterMs?: number; notice?: MessageKey | null }) => {
+    const { m } = o.language;
     const user = (o.typedUser ?? "").replace(/[\x00-\x1f\x7f]/g, "").slice(0, 256);
-    const body = html`<span class="pill">Account</span>
-<h1>Sign in</h1>
-<p class="lead">${onlyHost ? html`Sign in with your chat address on <span class="addr">${onlyHost.name}</span> and its password.` : "Sign in with your chat address and its password."}</p>
-${formError(o.error)}
-<form method="post" action="${relativePath(path, path)}" accept-charset="utf-8">
+    const action = `${relativePath(path, path)}${o.language.source === "query" ? `?lang=${o.language.lang}` : ""}`;
+    const body = html`<span class="pill">${m.html("signin_pill")}</span>
+<h1>${m.html("signin_heading")}</h1>
+<p class="lead">${onlyHost ? m.html("signin_lead_host", { host: onlyHost.name }) : m.html("signin_lead")}</p>
+${formError(o.error ? m.html(o.error) : null)}
+<form method="post" action="${action}" accept-charset="utf-8">
 ${csrfField(csrfTokenFor(o.secret))}
-${field({ id: "user", name: "user", label: onlyHost ? "Username or address" : "Address", value: user, required: true, autofocus: !user, autocomplete: "username", verbatim: true, maxlength: 1100, hint: onlyHost ? `Like alice or alice@${onlyHost.name}` : "Like alice@example.org" })}
-${field({ id: "password", name: "password", label: "Password", type: "password", required: true, maxlength: 1024, autocomplete: "current-password", autofocus: !!user })}
-${field({ id: "totp", name: "totp", label: "Authentication code (if you use one)", maxlength: 12, autocomplete: "one-time-code", verbatim: true, inputmode: "numeric", hint: "The 6 digits from your authenticator app. Admins need it; everyone else can leave it empty.", error: o.totpError ?? null })}
-<button class="btn" type="submit">Sign in</button>
+${field({ id: "user", name: "user", label: m.text(onlyHost ? "signin_user_host" : "signin_user"), value: user, required: true, autofocus: !user, autocomplete: "username", verbatim: true, maxlength: 1100, dir: "ltr", hint: onlyHost ? m.html("signin_user_hint_host", { host: onlyHost.name }) : m.html("signin_user_hint") })}
+${field({ id: "password", name: "password", label: m.text("form_password"), type: "password", required: true, maxlength: 1024, autocomplete: "current-password", autofocus: !!user })}
+${field({ id: "totp", name: "totp", label: m.text("signin_totp_label"), maxlength: 12, autocomplete: "one-time-code", verbatim: true, inputmode: "numeric", dir: "ltr", hint: m.html("signin_totp_hint"), error: o.totpError ? m.text(o.totpError) : null })}
+<button class="btn" type="submit">${m.html("signin_submit")}</button>
 </form>`;
-    const notice = o.notice ? { kind: "ok" as const, text: o.notice } : null;
-    const res = accountPage({ ctx, paths, path, title: "Sign in", body, signedIn: null, host: onlyHost, status: o.status, notice });
+    const notice = o.notice ? { kind: "ok" as const, text: m.html(o.notice) } : null;
+    const res = accountPage({ ctx, paths, path, title: m.text("signin_heading"), body, signedIn: null, host: onlyHost, status: o.status, notice, language: o.language, languageQuery: "?" });
     for (const c of o.cookies ?? []) res.headers.append("Set-Cookie", c);
     if (o.retryAfterMs !== undefined) res.headers.set("Retry-After", String(Math.max(1, Math.ceil(o.retryAfterMs / 1000))));
     return res;
@@ -59,26 +67,28 @@ ${field({ id: "totp", name: "totp", label: "Authentication code (if you use one)
     // The form's anti-forgery token belongs to a cookie of its own: there is no session to tie it to yet.
     const existing = loginSecret(request);
     const secret = existing && /^[A-Za-z0-9_-]{22}$/.test(existing) ? existing : randomToken(16);
-    const done = new URL(request.url).searchParams.get("done");
-    const notice = { signed_out: "You're signed out.", signed_out_everywhere: "You're signed out on every device.", deleted: "Your account is deleted." }[done ?? ""];
-    return form({ secret, cookies: secret === existing ? [] : [loginCookie(ctx, secret)], notice });
+    const done = new URL(request.url).searchParams.get("done") ?? "";
+    const notice = Object.hasOwn(NOTICES, done) ? NOTICES[done]! : null;
+    return form({ language: languageOf(request), secret, cookies: secret === existing ? [] : [loginCookie(ctx, secret)], notice });
   };
 
   const submit = async ({ request }: { request: Request }) => {
     const canonical = trailingSlashRedirect(request, path);
     if (canonical) return canonical;
-    const refuse = () => problemPage({ ctx, paths, path, status: 403, title: "This form was sent from another site", text: CROSS_ORIGIN_TEXT, host: onlyHost });
+    const language = languageOf(request);
+    const { m } = language;
+    const refuse = () => problemPage({ ctx, paths, path, status: 403, title: m.text("problem_cross_site_title"), text: m.html("signin_cross_site_text"), host: onlyHost, language });
     if (!originOfAnyHost(ctx, request)) return refuse();
     let fields: Map<string, string>;
     try {
       fields = await readForm(request);
     } catch (e) {
       if (!(e instanceof FormError)) throw e;
-      return problemPage({ ctx, paths, path, status: e.status, title: "The form could not be read", text: `${e.message}. Go back and try again.`, host: onlyHost });
+      return problemPage({ ctx, paths, path, status: e.status, title: m.text("problem_unreadable_title"), text: m.html(FORM_PROBLEM_TEXT[e.problem], { field: e.field ?? "" }), host: onlyHost, language });
     }
     const secret = loginSecret(request);
     if (!secret || !csrfTokenMatches(secret, fields.get("csrf"))) {
-      return problemPage({ ctx, paths, path, status: 403, title: "This form has expired", text: "Open the sign-in page again and sign in from there. Nothing was changed.", host: onlyHost });
+      return problemPage({ ctx, paths, path, status: 403, title: m.text("signin_expired_title"), text: m.html("signin_expired_text"), host: onlyHost, language });
     }
     const typedUser = fields.get("user") ?? "";
     // A form served for one host may not sign in to another: the Origin must be the named host's own.
@@ -93,7 +103,7 @@ ${field({ id: "totp", name: "totp", label: "Authentication code (if you use one)
       return seeOther(path, to, "", [sessionCookie(ctx, result.host, result.secret), ...clearedLoginCookies()]);
     }
     const f = FAILURE[result.reason];
-    return form({ secret, typedUser, error: f.text, totpError: result.reason === "totp_invalid" ? "Type the current 6-digit code." : null, status: f.status, retryAfterMs: result.retryAfterMs });
+    return form({ language, secret, typedUser, error: f.text, totpError: result.reason === "totp_invalid" ? "signin_totp_error" : null, status: f.status, retryAfterMs: result.retryAfterMs });
   };
 
   /** Sign-out of this browser's session. Without a session there is nothing to end: back to the sign-in page. */

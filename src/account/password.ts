@@ -1,6 +1,5 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
-import type { HostConfig } from "../config/index.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html } from "../lib/html.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
@@ -8,64 +7,68 @@ import { csrfField, field, formError } from "../web/parts.ts";
 import { changePassword, deleteOwnAccount, passwordChangeable, type ChangePasswordRefusal, type DeleteRefusal } from "../accounts/password.ts";
 import { clearedSessionCookies, type SignedIn } from "../sessions/http.ts";
 import { accountPage, readSignedInPost, requireSignedIn, seeOther, type AccountPaths } from "./frame.ts";
+import { languagesOf } from "../web/language.ts";
+import type { MessageKey, PageLanguage } from "../i18n/index.ts";
 
 /** ACCOUNT_PATH/password (change it: the current one is asked again) and ACCOUNT_PATH/delete (the account, for good). */
 
-function changeMessage(reason: ChangePasswordRefusal, host: HostConfig): { status: number; text: string; field?: "current" | "next" | "confirm" } {
+function changeMessage(reason: ChangePasswordRefusal): { status: number; text: MessageKey; field?: "current" | "next" | "confirm" } {
   switch (reason) {
     case "wrong_password":
-      return { status: 403, text: "Your current password is not right.", field: "current" };
+      return { status: 403, text: "password_error_wrong", field: "current" };
     case "missing":
-      return { status: 400, text: "Please fill in your current and your new password." };
+      return { status: 400, text: "password_error_missing" };
     case "mismatch":
-      return { status: 400, text: "The two new passwords don't match.", field: "confirm" };
+      return { status: 400, text: "password_error_mismatch", field: "confirm" };
     case "too_short":
-      return { status: 400, text: `Your new password needs at least ${host.passwordMinLength} characters.`, field: "next" };
+      return { status: 400, text: "password_error_too_short", field: "next" };
     case "too_long":
-      return { status: 400, text: "That password is too long (at most 1024 characters).", field: "next" };
+      return { status: 400, text: "error_password_too_long", field: "next" };
     case "contains_username":
-      return { status: 400, text: "Your new password must not contain your username.", field: "next" };
+      return { status: 400, text: "password_error_contains_username", field: "next" };
     case "forbidden_characters":
-      return { status: 400, text: "Passwords can't contain control characters.", field: "next" };
+      return { status: 400, text: "error_password_invalid", field: "next" };
     case "not_here":
-      return { status: 409, text: "Your password is kept by your chat server, not here: change it in your chat app." };
+      return { status: 409, text: "password_not_here" };
     case "busy":
-      return { status: 503, text: "The server is busy right now. Nothing was changed: please try again in a moment." };
+      return { status: 503, text: "password_error_busy" };
     case "unavailable":
     case "provision_failed":
-      return { status: 503, text: "We couldn't change your password right now. Nothing was changed: please try again in a moment." };
+      return { status: 503, text: "password_error_unavailable" };
   }
 }
 
-const DELETE_MESSAGES: Record<DeleteRefusal, { status: number; text: string }> = {
-  missing: { status: 400, text: "Please type your password to confirm." },
-  wrong_password: { status: 403, text: "That password is not right. Nothing was deleted." },
-  downstream_failed: { status: 503, text: "The server that holds your account didn't accept the deletion, so nothing was deleted. Please try again later, or ask the people who run this server." },
-  busy: { status: 503, text: "The server is busy right now. Nothing was deleted: please try again in a moment." },
-  unavailable: { status: 503, text: "We can't check your password right now. Nothing was deleted: please try again in a moment." },
+const DELETE_MESSAGES: Record<DeleteRefusal, { status: number; text: MessageKey }> = {
+  missing: { status: 400, text: "delete_error_missing" },
+  wrong_password: { status: 403, text: "delete_error_wrong" },
+  downstream_failed: { status: 503, text: "delete_error_downstream" },
+  busy: { status: 503, text: "delete_error_busy" },
+  unavailable: { status: 503, text: "delete_error_unavailable" },
 };
 
 export function passwordPages(ctx: AppContext, paths: AccountPaths) {
   const path = paths.password;
 
-  const form = (signedIn: SignedIn, o: { error?: { text: string; field?: string } | null; status?: number; notMe?: boolean } = {}) => {
+  const form = (signedIn: SignedIn, language: PageLanguage, o: { error?: { text: MessageKey; field?: string } | null; status?: number; notMe?: boolean } = {}) => {
     const { host, session, csrf } = signedIn;
-    const err = (f: string) => (o.error?.field === f ? o.error.text : null);
+    const { m } = language;
+    const values = { min: host.passwordMinLength, max: 1024 };
+    const err = (f: string) => (o.error?.field === f ? m.text(o.error.text, values) : null);
     const body = passwordChangeable(host)
-      ? html`<span class="pill">Password</span>
-<h1>Change your password</h1>
-<p class="lead">${o.notMe ? "Every other device is signed out now. Choose a new password so whoever it was can't sign in again." : "Type your current password, then the new one twice. Every other device is signed out afterwards."}</p>
-${formError(o.error && !o.error.field ? o.error.text : null)}
+      ? html`<span class="pill">${m.html("account_nav_password")}</span>
+<h1>${m.html("password_heading")}</h1>
+<p class="lead">${m.html(o.notMe ? "password_lead_not_me" : "password_lead")}</p>
+${formError(o.error && !o.error.field ? m.html(o.error.text, values) : null)}
 <form method="post" action="${relativePath(path, path)}" accept-charset="utf-8">
 ${csrfField(csrf)}
 <input type="text" name="user" value="${session.username}@${host.name}" autocomplete="username" hidden>
-${field({ id: "current", name: "current", label: "Current password", type: "password", required: true, maxlength: 1024, autocomplete: "current-password", error: err("current"), autofocus: true })}
-${field({ id: "next", name: "password", label: "New password", type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password", error: err("next"), hint: `At least ${host.passwordMinLength} characters, and not containing your username.` })}
-${field({ id: "confirm", name: "password_confirm", label: "Repeat the new password", type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password", error: err("confirm") })}
-<button class="btn" type="submit">Change password</button>
+${field({ id: "current", name: "current", label: m.text("password_current"), type: "password", required: true, maxlength: 1024, autocomplete: "current-password", error: err("current"), autofocus: true })}
+${field({ id: "next", name: "password", label: m.text("form_new_password"), type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password", error: err("next"), hint: m.html("form_password_hint", { min: host.passwordMinLength }) })}
+${field({ id: "confirm", name: "password_confirm", label: m.text("password_confirm"), type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password", error: err("confirm") })}
+<button class="btn" type="submit">${m.html("home_change_password")}</button>
 </form>`
-      : html`<span class="pill">Password</span><h1>Change your password</h1><p class="lead">Your password is kept by your chat server, not here: change it in your chat app.</p>`;
-    return accountPage({ ctx, paths, path, title: "Change your password", body, signedIn, host, status: o.status });
+      : html`<span class="pill">${m.html("account_nav_password")}</span><h1>${m.html("password_heading")}</h1><p class="lead">${m.html("password_not_here")}</p>`;
+    return accountPage({ ctx, paths, path, title: m.text("password_heading"), body, signedIn, host, status: o.status, language, languageQuery: "?" });
   };
 
   const show = async ({ request }: { request: Request }) => {
@@ -73,7 +76,7 @@ ${field({ id: "confirm", name: "password_confirm", label: "Repeat the new passwo
     if (canonical) return canonical;
     const signedIn = await requireSignedIn(ctx, request, paths, path);
     if (signedIn instanceof Response) return signedIn;
-    return form(signedIn, { notMe: new URL(request.url).searchParams.get("reason") === "not_me" });
+    return form(signedIn, languagesOf(ctx, signedIn.host).choose(request), { notMe: new URL(request.url).searchParams.get("reason") === "not_me" });
   };
 
   const submit = async ({ request }: { request: Request }) => {
@@ -88,32 +91,34 @@ ${field({ id: "confirm", name: "password_confirm", label: "Repeat the new passwo
       keepSession: session.id,
     });
     if (result.ok) return seeOther(path, paths.base, "?done=password_changed");
-    const m = changeMessage(result.reason, host);
-    const res = form(signedIn, { error: { text: m.text, field: m.field }, status: m.status });
-    if (m.status === 503) res.headers.set("Retry-After", "5");
+    const problem = changeMessage(result.reason);
+    const res = form(signedIn, languagesOf(ctx, host).choose(request), { error: { text: problem.text, field: problem.field }, status: problem.status });
+    if (problem.status === 503) res.headers.set("Retry-After", "5");
     return res;
   };
 
   const deletePath = paths.deleteAccount;
-  const deleteForm = (signedIn: SignedIn, error: string | null = null, status = 200) => {
+  const deleteForm = (signedIn: SignedIn, language: PageLanguage, error: MessageKey | null = null, status = 200) => {
     const { host, session, csrf } = signedIn;
-    const body = html`<span class="pill bad">Delete account</span>
-<h1>Delete <span class="addr">${session.username}@${host.name}</span>?</h1>
-<p class="lead">Your account is removed for good and you are signed out. Invites you made stop counting for you. This can't be undone.</p>
-${formError(error)}
+    const { m } = language;
+    const address = `${session.username}@${host.name}`;
+    const body = html`<span class="pill bad">${m.html("delete_pill")}</span>
+<h1>${m.html("delete_heading", { address })}</h1>
+<p class="lead">${m.html("delete_lead")}</p>
+${formError(error ? m.html(error) : null)}
 <form method="post" action="${relativePath(deletePath, deletePath)}" accept-charset="utf-8">
 ${csrfField(csrf)}
-<input type="text" name="user" value="${session.username}@${host.name}" autocomplete="username" hidden>
-${field({ id: "password", name: "password", label: "Your password, to confirm", type: "password", required: true, maxlength: 1024, autocomplete: "current-password", autofocus: true })}
-<button class="btn danger" type="submit">Delete my account</button>
+<input type="text" name="user" value="${address}" autocomplete="username" hidden>
+${field({ id: "password", name: "password", label: m.text("delete_password_label"), type: "password", required: true, maxlength: 1024, autocomplete: "current-password", autofocus: true })}
+<button class="btn danger" type="submit">${m.html("delete_submit")}</button>
 </form>`;
-    return accountPage({ ctx, paths, path: deletePath, title: "Delete your account", body, signedIn, host, status });
+    return accountPage({ ctx, paths, path: deletePath, title: m.text("delete_title"), body, signedIn, host, status, language, languageQuery: "?" });
   };
 
   const showDelete = async ({ request }: { request: Request }) => {
     const signedIn = await requireSignedIn(ctx, request, paths, deletePath);
     if (signedIn instanceof Response) return signedIn;
-    return deleteForm(signedIn);
+    return deleteForm(signedIn, languagesOf(ctx, signedIn.host).choose(request));
   };
 
   const submitDelete = async ({ request }: { request: Request }) => {
@@ -122,8 +127,8 @@ ${field({ id: "password", name: "password", label: "Your password, to confirm", 
     const { session, host } = post.signedIn;
     const result = await deleteOwnAccount(ctx, requestOrigin(request, "web", `account/${session.username}@${host.name}`), host, session.username, post.fields.get("password") ?? "");
     if (result.ok) return seeOther(deletePath, paths.login, "?done=deleted", clearedSessionCookies());
-    const m = DELETE_MESSAGES[result.reason];
-    return deleteForm(post.signedIn, m.text, m.status);
+    const problem = DELETE_MESSAGES[result.reason];
+    return deleteForm(post.signedIn, languagesOf(ctx, host).choose(request), problem.text, problem.status);
   };
 
   return new Elysia({ name: "account-password" })

@@ -5,6 +5,8 @@ import { parseDuration } from "../lib/duration.ts";
 import { parseAddressList } from "../lib/ip.ts";
 import { webhookSecretProblem } from "../lib/webhooks.ts";
 import { parseRate, type Rate } from "../limits/rate.ts";
+import { isLang, LANGUAGES, type Lang } from "../i18n/catalogs.ts";
+import { messageProblem } from "../i18n/check.ts";
 
 export interface ClientApp {
   name: string;
@@ -129,6 +131,12 @@ export interface HostConfig {
   passwordMinLength: number;
   apps: ClientApp[] | null; // null: the built-in XMPP client list
   provision: ProvisionConfig;
+  /** Languages the host's pages offer, in picker order (default: every catalog). */
+  languages: Lang[];
+  /** The language when nothing the visitor sends matches one of `languages`. */
+  defaultLanguage: Lang;
+  /** `[hosts.NAME.messages.LANG]`: the host's own text for some messages, checked against the English message. */
+  messages: Partial<Record<Lang, Record<string, string>>>;
   /** Roles of an invite that mod_invited may hand to Prosody's roles store (never prosody:admin). */
   prosodyRoles: string[];
   /**
@@ -154,6 +162,8 @@ export interface Config {
     idleTimeout: number;
     requestLog: boolean;
     metricsAllow: string[];
+    /** The language of pages that belong to no host (a dead link on a path several hosts share). */
+    defaultLanguage: Lang;
     /** Where the account pages live: ACCOUNT_PATH/login, ACCOUNT_PATH/invites, ... */
     accountPath: string;
     /** Where the admin console lives (everything below it is the console's). */
@@ -347,6 +357,7 @@ function readHost(name: string, s: Section): HostConfig {
     passwordMinLength: s.int("password_min_length", 8, 1, 1024),
     apps: readApps(s),
     provision: readProvision(s.table_("provision")),
+    ...readLanguages(s),
     prosodyRoles: readProsodyRoles(s),
     appRegistration: readAppRegistration(s),
     signin: NO_SIGNIN,
@@ -358,6 +369,38 @@ function readHost(name: string, s: Section): HostConfig {
   host.signin = readSignin(s.table_("signin"), host.provision);
   s.done();
   return host;
+}
+
+function language(s: Section, key: string, value: string): Lang {
+  if (!isLang(value)) s.fail(key, `has an unknown language ${JSON.stringify(value)} (known: ${LANGUAGES.join(", ")})`);
+  return value;
+}
+
+/** `languages`, `default_language` and `[hosts.NAME.messages.LANG]` of a host. */
+function readLanguages(s: Section): Pick<HostConfig, "languages" | "defaultLanguage" | "messages"> {
+  const list = s.stringList("languages", [...LANGUAGES]);
+  if (list.length === 0) s.fail("languages", "must name at least one language");
+  const languages = [...new Set(list.map((l) => language(s, "languages", l)))];
+  const defaultLanguage = language(s, "default_language", s.string("default_language", "en"));
+  if (!languages.includes(defaultLanguage)) s.fail("default_language", `is ${JSON.stringify(defaultLanguage)}, which is not in languages (${languages.join(", ")})`);
+  const table: Section = s.table_("messages");
+  const messages: HostConfig["messages"] = {};
+  for (const lang of table.keys()) {
+    if (!isLang(lang)) table.fail(lang, `is not a known language (known: ${LANGUAGES.join(", ")})`);
+    if (!languages.includes(lang)) table.fail(lang, `is a language this host does not offer (languages: ${languages.join(", ")})`);
+    const section: Section = table.table_(lang);
+    const texts: Record<string, string> = {};
+    for (const key of section.keys()) {
+      const text = section.string(key, "");
+      const problem = messageProblem(lang, key, text);
+      if (problem) section.fail(key, problem);
+      texts[key] = text;
+    }
+    section.done();
+    messages[lang] = texts;
+  }
+  table.done();
+  return { languages, defaultLanguage, messages };
 }
 
 const NO_SIGNIN: SigninConfig = { type: "none", server: null, tls: "starttls", verifyCommand: null, stdin: "{password}\n", url: null, secrets: [], timeout: 10_000 };
@@ -865,6 +908,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     maxBodySize: server.int("max_body_size", 1024 * 1024, 1024, 64 * 1024 * 1024),
     idleTimeout: server.duration("idle_timeout", "30s") / 1000, // whole seconds for Bun; checked below before rounding
     requestLog: server.bool("request_log", true),
+    defaultLanguage: language(server, "default_language", server.string("default_language", "en")),
     accountPath: path_(server, "account_path", "/account"),
     adminPath: path_(server, "admin_path", "/admin"),
     adminAllow,

@@ -13,8 +13,7 @@ import { hasTotp } from "../accounts/totp.ts";
 import { AccountStatusError } from "../accounts/tree.ts";
 import { InviteError, consoleCreator, createInvite, parseLabels } from "../invites/service.ts";
 import { queryEvents } from "../audit/service.ts";
-import { confirmPage, consolePage, pager, params, problemPage, readAdminPost, requireAdmin, seeOther, type Admin, type ConsolePaths } from "./frame.ts";
-import { M } from "./messages.ts";
+import { confirmPage, consolePage, pager, params, adminProblem, readAdminPost, requireAdmin, seeOther, type Admin, type ConsolePaths } from "./frame.ts";
 
 /**
  * ADMIN_PATH/accounts: search by name, show one with who invited it, whom it invited and its recent events;
@@ -34,6 +33,7 @@ export function accountPages(ctx: AppContext, paths: ConsolePaths) {
     if (canonical) return canonical;
     const admin = await requireAdmin(ctx, request, paths, path);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     const q = params(request);
     const search = (q.get("q") ?? "").slice(0, 200);
     const rows = searchAccounts(ctx, admin.host.name, search, 51, q.get("after"));
@@ -52,14 +52,15 @@ export function accountPages(ctx: AppContext, paths: ConsolePaths) {
       ]),
       empty: M.accounts.empty,
       stack: true,
-    })}${pager(path, q, next)}</section>`;
-    return consolePage({ paths, path, title: M.accounts.title, body, admin });
+    })}${pager(M, path, q, next)}</section>`;
+    return consolePage({ paths, path, title: M.accounts.title, body, admin, language: admin.language });
   };
 
   const showOne = (admin: Admin, user: string, o: { notice?: string | null; error?: string | null; status?: number; extra?: RawHtml } = {}) => {
+    const M = admin.T;
     const here = pathOf(user);
     const profile = accountProfile(ctx, admin.host.name, user);
-    if (!profile) return problemPage(paths, here, 404, M.refused.notFoundTitle, M.refused.notFound, admin);
+    if (!profile) return adminProblem(paths, here, 404, admin, M.refused.notFoundTitle, M.refused.notFound);
     const a = profile.account;
     const F = M.accounts.facts;
     const act = (action: Action, label: string, kind: "ghost" | "ghost-danger" = "ghost", extra: Record<string, string> = {}) =>
@@ -86,7 +87,7 @@ ${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, v
         : html`<p class="muted">${M.accounts.noInvitees}</p>`
     }</section>
 <section><h2>${M.accounts.events}</h2>${table({ head: [...M.accounts.eventsHead], rows: events.map((e) => [humanTime(e.at), html`<span class="mono">${e.type}</span>`, e.source, e.countryCode ?? ""]), empty: M.audit.empty, stack: true })}</section>`;
-    return consolePage({ paths, path: here, title: a.username, body, admin, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
+    return consolePage({ paths, path: here, title: a.username, body, admin, language: admin.language, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
   };
 
   const one = async ({ request, params: p }: { request: Request; params: { user: string } }) => {
@@ -98,6 +99,7 @@ ${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, v
     }
     const admin = await requireAdmin(ctx, request, paths, pathOf(user));
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     const done = params(request).get("done");
     return showOne(admin, user, { notice: done ? M.accounts.done[done] ?? null : null });
   };
@@ -106,10 +108,11 @@ ${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, v
     const post = await readAdminPost(ctx, request, paths, actionPath);
     if (post instanceof Response) return post;
     const { admin, fields } = post;
+    const M = admin.T;
     const f = (k: string) => fields.single.get(k) ?? "";
     const account = findAccount(ctx, admin.host.name, f("user"));
     const what = ACTIONS.find((x) => x === f("action"));
-    if (!account || !what) return problemPage(paths, actionPath, 404, M.refused.notFoundTitle, M.refused.notFound, admin);
+    if (!account || !what) return adminProblem(paths, actionPath, 404, admin, M.refused.notFoundTitle, M.refused.notFound);
     const user = account.username;
     const here = pathOf(user);
     // `role` is a list field of the console's forms (an invite's roles); here one value is expected.

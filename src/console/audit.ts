@@ -6,8 +6,8 @@ import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { field, humanTime, table } from "../web/parts.ts";
 import { AUDIT_TYPES, queryEvents, type AuditEvent, type AuditQuery } from "../audit/service.ts";
 import { normaliseUsername } from "../accounts/service.ts";
-import { consolePage, pager, params, problemPage, requireAdmin, type ConsolePaths } from "./frame.ts";
-import { M } from "./messages.ts";
+import { consolePage, pager, params, adminProblem, requireAdmin, type ConsolePaths } from "./frame.ts";
+import type { ConsoleText } from "./messages.ts";
 
 /**
  * ADMIN_PATH/audit: the audit log filtered by type (or family), account, address or prefix, country and time, newest
@@ -20,7 +20,7 @@ const EXPORT_MAX = 100_000;
 
 class FilterError extends Error {}
 
-function parseTime(text: string): number | null {
+function parseTime(M: ConsoleText, text: string): number | null {
   const t = text.trim();
   if (!t) return null;
   const iso = t.replace(" ", "T");
@@ -30,7 +30,7 @@ function parseTime(text: string): number | null {
 }
 
 /** The query string's filters → an AuditQuery; a bad one is a FilterError (a 400 page). */
-export function auditFilters(host: string, q: URLSearchParams): AuditQuery {
+export function auditFilters(M: ConsoleText, host: string, q: URLSearchParams): AuditQuery {
   const get = (k: string) => (q.get(k) ?? "").trim().slice(0, 200);
   const type = get("type");
   if (type && !(AUDIT_TYPES as readonly string[]).includes(type) && !(type.endsWith(".*") && AUDIT_TYPES.some((k) => k.startsWith(type.slice(0, -1)))))
@@ -48,8 +48,8 @@ export function auditFilters(host: string, q: URLSearchParams): AuditQuery {
     user: user ? normaliseUsername(user) : null,
     ipPrefix: ip ? ip.toLowerCase() : null,
     country: country || null,
-    since: parseTime(get("since")),
-    until: parseTime(get("until")),
+    since: parseTime(M, get("since")),
+    until: parseTime(M, get("until")),
     beforeId: before ? Number(before) : null,
   };
 }
@@ -69,13 +69,14 @@ export function auditPages(ctx: AppContext, paths: ConsolePaths) {
     if (canonical) return canonical;
     const admin = await requireAdmin(ctx, request, paths, path);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     const q = params(request);
     let filters: AuditQuery;
     try {
-      filters = auditFilters(admin.host.name, q);
+      filters = auditFilters(M, admin.host.name, q);
     } catch (e) {
       if (!(e instanceof FilterError)) throw e;
-      return problemPage(paths, path, 400, M.refused.badInputTitle, e.message, admin);
+      return adminProblem(paths, path, 400, admin, M.refused.badInputTitle, e.message);
     }
     const rows = queryEvents(ctx, { ...filters, limit: PAGE + 1 });
     const shown = rows.slice(0, PAGE);
@@ -107,8 +108,8 @@ ${field({ id: "until", name: "until", label: M.audit.until, value: v("until"), v
       ]),
       empty: M.audit.empty,
       stack: true,
-    })}${pager(path, q, next, "before")}</section>`;
-    return consolePage({ paths, path, title: M.audit.title, body, admin });
+    })}${pager(M, path, q, next, "before")}</section>`;
+    return consolePage({ paths, path, title: M.audit.title, body, admin, language: admin.language });
   };
 
   /** Every filtered row, newest first, in pages of 1000 (each an index walk), up to EXPORT_MAX. */
@@ -128,12 +129,13 @@ ${field({ id: "until", name: "until", label: M.audit.until, value: v("until"), v
     const here = format === "csv" ? csvPath : jsonPath;
     const admin = await requireAdmin(ctx, request, paths, here);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     let filters: AuditQuery;
     try {
-      filters = auditFilters(admin.host.name, params(request));
+      filters = auditFilters(M, admin.host.name, params(request));
     } catch (e) {
       if (!(e instanceof FilterError)) throw e;
-      return problemPage(paths, here, 400, M.refused.badInputTitle, e.message, admin);
+      return adminProblem(paths, here, 400, admin, M.refused.badInputTitle, e.message);
     }
     const events = collect(filters);
     const name = `audit-${admin.host.name}-${new Date().toISOString().slice(0, 10)}.${format}`;

@@ -10,7 +10,6 @@ import { countEventsByType, lastEventOf } from "../audit/service.ts";
 import { describeUrl } from "../lib/webhooks.ts";
 import { endpointSummaries } from "../notify/service.ts";
 import { consolePage, requireAdmin, type ConsolePaths } from "./frame.ts";
-import { M } from "./messages.ts";
 
 const DAY = 86_400_000;
 
@@ -22,6 +21,7 @@ export function dashboardPage(ctx: AppContext, paths: ConsolePaths) {
     if (canonical) return canonical;
     const admin = await requireAdmin(ctx, request, paths, path);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     const host = admin.host.name;
     const now = Date.now();
     const firstDay = Math.floor(now / DAY) * DAY - 29 * DAY;
@@ -53,7 +53,7 @@ export function dashboardPage(ctx: AppContext, paths: ConsolePaths) {
 <section><h2>${M.dashboard.chartTitle}</h2><div class="chart">${barChart({ bars, label: M.dashboard.chartLabel(registered) })}</div></section>
 <section><h2>${M.dashboard.providers}</h2>${table({ head: ["", M.dashboard.lastSuccess, M.dashboard.lastFailure], rows: providerRows, empty: M.dashboard.providerNone, stack: true })}</section>
 <section><h2>${M.dashboard.geoip}</h2><p class="muted">${geoip}</p></section>`;
-    return consolePage({ paths, path, title: M.dashboard.title, body, admin });
+    return consolePage({ paths, path, title: M.dashboard.title, body, admin, language: admin.language });
   };
   return new Elysia({ name: "console-dashboard" }).get(path, show);
 }

@@ -9,7 +9,9 @@ import { FormError, readFormFields, type FormFields } from "../web/form-body.ts"
 import { checkSignedInPost, currentSession, originMatches, originOfAnyHost, type SignedIn } from "../sessions/http.ts";
 import { findAccount, type Account } from "../accounts/service.ts";
 import { isAdmin } from "../accounts/roles.ts";
-import { M } from "./messages.ts";
+import { consoleText, type ConsoleText } from "./messages.ts";
+import type { PageLanguage } from "../i18n/index.ts";
+import { languagesOf } from "../web/language.ts";
 
 /**
  * What every console page shares: the paths under [server] admin_path, the address gate ([server] admin_allow),
@@ -57,6 +59,15 @@ export interface Admin {
   host: HostConfig;
   origin: Origin;
   csrf: string;
+  language: PageLanguage;
+  /** The console's texts in the page's language. */
+  T: ConsoleText;
+}
+
+/** The language of a console page: the host's languages (the session's host, when known). */
+export function consoleLanguage(ctx: AppContext, request: Request, host: HostConfig | null): { language: PageLanguage; T: ConsoleText } {
+  const language = languagesOf(ctx, host).choose(request);
+  return { language, T: consoleText(language.m) };
 }
 
 export function seeOther(from: string, to: string, query = ""): Response {
@@ -69,6 +80,7 @@ export interface ConsolePageOptions {
   title: string;
   body: RawHtml;
   admin: Admin | null;
+  language: PageLanguage;
   status?: number;
   notice?: { kind: FlashKind; text: string } | null;
   headers?: Record<string, string>;
@@ -76,6 +88,7 @@ export interface ConsolePageOptions {
 
 export function consolePage(o: ConsolePageOptions): Response {
   const { paths, path } = o;
+  const M = consoleText(o.language.m);
   const link = (to: string, label: string) => {
     const current = to === path || (to !== paths.base && path.startsWith(`${to}/`));
     return html`<a href="${relativePath(path, to)}"${current ? html` aria-current="page"` : ""}>${label}</a>`;
@@ -85,13 +98,18 @@ export function consolePage(o: ConsolePageOptions): Response {
 <span class="who">${o.admin.account.username}@${o.admin.host.name}</span>${postButton({ action: relativePath(path, paths.logout), csrf: o.admin.csrf, label: M.nav.signOut, kind: "ghost", small: true })}</nav>`
     : null;
   const body = html`${o.notice ? flash(o.notice.kind, o.notice.text) : ""}${o.body}`;
-  const page = renderPage({ title: `${o.title} · ${M.consoleTitle}`, path, brand: o.admin ? `${o.admin.host.name} · ${M.consoleTitle}` : M.consoleTitle, body, nav, wide: true, scripts: [relativePath(path, paths.script)] });
-  return new Response(page, { status: o.status ?? 200, headers: formPageHeaders({ "Content-Security-Policy": CONSOLE_CSP, ...(o.headers ?? {}) }) });
+  const page = renderPage({ title: `${o.title} · ${M.consoleTitle}`, path, brand: o.admin ? `${o.admin.host.name} · ${M.consoleTitle}` : M.consoleTitle, body, nav, wide: true, scripts: [relativePath(path, paths.script)], language: o.language, languageQuery: o.admin ? "?" : null });
+  return new Response(page, { status: o.status ?? 200, headers: formPageHeaders({ "Content-Security-Policy": CONSOLE_CSP, "Content-Language": o.language.lang, Vary: "Accept-Language, Cookie", ...(o.headers ?? {}) }) });
 }
 
-export function problemPage(paths: ConsolePaths, path: string, status: number, title: string, text: string, admin: Admin | null = null): Response {
+export function problemPage(paths: ConsolePaths, path: string, status: number, title: string, text: string, admin: Admin | null, language: PageLanguage): Response {
   const body = html`<div class="status-mark">${ICON_CROSS}</div><h1>${title}</h1><p class="lead">${text}</p>`;
-  return consolePage({ paths, path, title, body, admin, status });
+  return consolePage({ paths, path, title, body, admin, status, language });
+}
+
+/** A refusal in the admin's language. */
+export function adminProblem(paths: ConsolePaths, path: string, status: number, admin: Admin, title: string, text: string): Response {
+  return problemPage(paths, path, status, title, text, admin, admin.language);
 }
 
 /** Whether the client's address may reach the console at all ([server] admin_allow; empty: everyone). */
@@ -108,11 +126,12 @@ export function addressGate(ctx: AppContext): (request: Request) => boolean {
 export async function requireAdmin(ctx: AppContext, request: Request, paths: ConsolePaths, path: string): Promise<Admin | Response> {
   const signedIn = await currentSession(ctx, request);
   if (!signedIn) return seeOther(path, paths.login);
+  const { language, T } = consoleLanguage(ctx, request, signedIn.host);
   const account = findAccount(ctx, signedIn.host.name, signedIn.session.username);
-  if (!account || !isAdmin(account)) return problemPage(paths, path, 403, M.refused.notAdminTitle, M.refused.notAdmin);
-  if (signedIn.session.secondFactorAt === null) return problemPage(paths, path, 403, M.refused.noTotpTitle, M.refused.noTotp);
+  if (!account || !isAdmin(account)) return problemPage(paths, path, 403, T.refused.notAdminTitle, T.refused.notAdmin, null, language);
+  if (signedIn.session.secondFactorAt === null) return problemPage(paths, path, 403, T.refused.noTotpTitle, T.refused.noTotp, null, language);
   const origin = requestOrigin(request, "web", `account/${account.username}@${signedIn.host.name}`);
-  return { signedIn, account, host: signedIn.host, origin, csrf: signedIn.csrf };
+  return { signedIn, account, host: signedIn.host, origin, csrf: signedIn.csrf, language, T };
 }
 
 /** The console's list options: `group` and `role` of an invite, `scope` of a key. */
@@ -121,18 +140,22 @@ const LIST_FIELDS = ["group", "role", "scope"];
 /** An admin's POST: the admin check, then Origin (before the body is read), then the session's csrf token. */
 export async function readAdminPost(ctx: AppContext, request: Request, paths: ConsolePaths, path: string): Promise<{ admin: Admin; fields: FormFields } | Response> {
   const signedIn = await currentSession(ctx, request);
-  if (!signedIn && !originOfAnyHost(ctx, request)) return problemPage(paths, path, 403, M.refused.crossOriginTitle, M.refused.crossOrigin);
+  if (!signedIn && !originOfAnyHost(ctx, request)) {
+    const { language, T } = consoleLanguage(ctx, request, null);
+    return problemPage(paths, path, 403, T.refused.crossOriginTitle, T.refused.crossOrigin, null, language);
+  }
   const admin = await requireAdmin(ctx, request, paths, path);
   if (admin instanceof Response) return admin;
-  if (!originMatches(request, admin.host)) return problemPage(paths, path, 403, M.refused.crossOriginTitle, M.refused.crossOrigin);
+  const M = admin.T;
+  if (!originMatches(request, admin.host)) return adminProblem(paths, path, 403, admin, M.refused.crossOriginTitle, M.refused.crossOrigin);
   let fields: FormFields;
   try {
     fields = await readFormFields(request, LIST_FIELDS);
   } catch (e) {
     if (!(e instanceof FormError)) throw e;
-    return problemPage(paths, path, e.status, M.refused.unreadableTitle, `${e.message}.`, admin);
+    return adminProblem(paths, path, e.status, admin, M.refused.unreadableTitle, `${e.message}.`);
   }
-  if (checkSignedInPost(request, admin.signedIn, fields.single) !== "ok") return problemPage(paths, path, 403, M.refused.staleTitle, M.refused.stale, admin);
+  if (checkSignedInPost(request, admin.signedIn, fields.single) !== "ok") return adminProblem(paths, path, 403, admin, M.refused.staleTitle, M.refused.stale);
   return { admin, fields };
 }
 
@@ -141,10 +164,11 @@ export async function readAdminPost(ctx: AppContext, request: Request, paths: Co
  * fields with confirm=yes and the csrf token; only that second POST acts.
  */
 export function confirmPage(paths: ConsolePaths, path: string, admin: Admin, question: string, fields: Record<string, string>, back: string): Response {
+  const M = admin.T;
   const body = html`<h1>${M.confirm.title}</h1><p class="lead">${question}</p>
 <form method="post" action="${relativePath(path, path)}">${csrfField(admin.csrf)}${Object.entries(fields).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}<input type="hidden" name="confirm" value="yes">
 <div class="actions"><button class="btn danger small" type="submit">${M.confirm.yes}</button><a class="btn ghost small" href="${relativePath(path, back)}">${M.confirm.cancel}</a></div></form>`;
-  return consolePage({ paths, path, title: M.confirm.title, body, admin });
+  return consolePage({ paths, path, title: M.confirm.title, body, admin, language: admin.language });
 }
 
 /** A small select box with a label. */
@@ -155,7 +179,7 @@ export function select(o: { id: string; name: string; label: string; options: [s
 }
 
 /** Older/newest links for keyset paging, keeping the current filters. */
-export function pager(path: string, params: URLSearchParams, next: string | null, cursorName = "after"): RawHtml | "" {
+export function pager(M: ConsoleText, path: string, params: URLSearchParams, next: string | null, cursorName = "after"): RawHtml | "" {
   const links: RawHtml[] = [];
   if (params.get(cursorName)) {
     const first = new URLSearchParams(params);

@@ -21,8 +21,8 @@ import {
   type InviteCreatorKind,
   type InviteStatus,
 } from "../invites/service.ts";
-import { confirmPage, consolePage, pager, params, problemPage, readAdminPost, requireAdmin, seeOther, select, type Admin, type ConsolePaths } from "./frame.ts";
-import { M } from "./messages.ts";
+import { confirmPage, consolePage, pager, params, adminProblem, readAdminPost, requireAdmin, seeOther, select, type Admin, type ConsolePaths } from "./frame.ts";
+import type { ConsoleText } from "./messages.ts";
 
 /**
  * ADMIN_PATH/invites: create (every option of `invited invite create`, fields named like its options), list with
@@ -37,7 +37,7 @@ const ID_RE = /^[0-9A-Za-z]{12}$/;
 export class FieldError extends Error {}
 
 /** The create form's fields → createInvite's input, as the CLI reads its options. A POST with only csrf: defaults. */
-function readCreateFields(f: FormFields) {
+function readCreateFields(M: ConsoleText, f: FormFields) {
   const text = (k: string) => (f.single.get(k) ?? "").trim();
   const on = (k: string) => ["on", "yes", "1", "true"].includes(text(k).toLowerCase());
   const username = text("username");
@@ -62,7 +62,7 @@ function readCreateFields(f: FormFields) {
   return { kind: reset ? ("reset" as const) : ("account" as const), username: username || null, groups: labels("group"), roles: labels("role"), maxUses, ttl, note: text("note") || null };
 }
 
-function creatorText(createdBy: string): string {
+function creatorText(M: ConsoleText, createdBy: string): string {
   if (createdBy === "cli") return M.invites.creators.cli;
   if (createdBy.startsWith("api/")) return `${M.invites.creators.key} (${createdBy.split("/").pop()})`;
   if (createdBy.startsWith("account/")) return createdBy.slice("account/".length);
@@ -77,6 +77,7 @@ export function invitePages(ctx: AppContext, paths: ConsolePaths) {
   const revokePath = `${path}/revoke`;
 
   const list = (admin: Admin, request: Request, o: { created?: CreatedInvite; error?: string | null; status?: number; notice?: string | null } = {}) => {
+    const M = admin.T;
     const q = params(request);
     const status = STATUSES.find((s) => s === q.get("status")) ?? null;
     const creator = CREATORS.find((c) => c === q.get("creator")) ?? null;
@@ -85,7 +86,7 @@ export function invitePages(ctx: AppContext, paths: ConsolePaths) {
       page = listInvites(ctx, admin.host.name, { status: status ?? undefined, creator: creator ?? undefined, limit: 50, cursor: q.get("after") || null });
     } catch (e) {
       if (!(e instanceof InviteError)) throw e;
-      return problemPage(paths, path, 400, M.refused.badInputTitle, e.message, admin);
+      return adminProblem(paths, path, 400, admin, M.refused.badInputTitle, e.message);
     }
     const now = Date.now();
     const created = o.created
@@ -102,7 +103,7 @@ export function invitePages(ctx: AppContext, paths: ConsolePaths) {
         html`<span class="pill ${PILL[st] ?? ""}">${M.invites.statuses[st] ?? st}</span>`,
         html`${i.kind}${i.username ? html` <span class="mono">${i.username}</span>` : ""}`,
         usesText(i),
-        creatorText(i.createdBy),
+        creatorText(M, i.createdBy),
         humanTime(i.expiresAt),
         st === "active" ? postButton({ action: relativePath(path, revokePath), csrf: admin.csrf, label: M.invites.revoke, fields: { id: i.id }, kind: "ghost-danger", small: true, ariaLabel: `${M.invites.revoke} ${i.id}` }) : "",
       ];
@@ -128,8 +129,8 @@ ${field({ id: "ttl", name: "ttl", label: M.invites.ttl, maxlength: 20, verbatim:
 ${select({ id: "status", name: "status", label: M.invites.status, value: status, options: [["", M.common.all], ...STATUSES.map((s): [string, string] => [s, M.invites.statuses[s]!])] })}
 ${select({ id: "creator", name: "creator", label: M.invites.creator, value: creator, options: [["", M.invites.anyCreator], ...CREATORS.map((c): [string, string] => [c, M.invites.creators[c]])] })}
 <button class="btn ghost" type="submit">${M.common.filter}</button></form>
-<section>${table({ head: [...M.invites.head], rows, empty: M.invites.empty, stack: true })}${pager(path, q, page.next)}</section>`;
-    return consolePage({ paths, path, title: M.invites.title, body, admin, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
+<section>${table({ head: [...M.invites.head, ""], rows, empty: M.invites.empty, stack: true })}${pager(M, path, q, page.next)}</section>`;
+    return consolePage({ paths, path, title: M.invites.title, body, admin, language: admin.language, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
   };
 
   const show = async ({ request }: { request: Request }) => {
@@ -137,6 +138,7 @@ ${select({ id: "creator", name: "creator", label: M.invites.creator, value: crea
     if (canonical) return canonical;
     const admin = await requireAdmin(ctx, request, paths, path);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     return list(admin, request, { notice: params(request).get("done") === "revoked" ? M.invites.revoked : null });
   };
 
@@ -144,8 +146,9 @@ ${select({ id: "creator", name: "creator", label: M.invites.creator, value: crea
     const post = await readAdminPost(ctx, request, paths, path);
     if (post instanceof Response) return post;
     const { admin, fields } = post;
+    const M = admin.T;
     try {
-      const input = readCreateFields(fields);
+      const input = readCreateFields(M, fields);
       const created = await createInvite(ctx, admin.origin, { host: admin.host, ...input, createdBy: consoleCreator(admin.host.name, admin.account.username) });
       return list(admin, request, { created, status: 201 });
     } catch (e) {
@@ -158,8 +161,9 @@ ${select({ id: "creator", name: "creator", label: M.invites.creator, value: crea
     const here = `${path}/${p.id}`;
     const admin = await requireAdmin(ctx, request, paths, here);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     const invite = ID_RE.test(p.id) ? getInvite(ctx, admin.host.name, p.id) : null;
-    if (!invite) return problemPage(paths, here, 404, M.refused.notFoundTitle, M.refused.notFound, admin);
+    if (!invite) return adminProblem(paths, here, 404, admin, M.refused.notFoundTitle, M.refused.notFound);
     const st = inviteStatus(invite);
     const F = M.invites.facts;
     const ledger = listRedemptions(ctx, invite.id).map((r) => [humanTime(r.usedAt), html`<a class="mono" href="${relativePath(here, `${paths.accounts}/${encodeURIComponent(r.username)}`)}">${r.username}</a>`, r.source]);
@@ -173,21 +177,22 @@ ${facts([
   [F.uses, usesText(invite)],
   [F.created, humanTime(invite.createdAt)],
   [F.expires, humanTime(invite.expiresAt)],
-  [F.creator, creatorText(invite.createdBy)],
+  [F.creator, creatorText(M, invite.createdBy)],
   [F.note, invite.note ?? "-"],
 ])}
 ${st === "active" ? html`<div class="actions">${postButton({ action: relativePath(here, revokePath), csrf: admin.csrf, label: M.invites.revoke, fields: { id: invite.id }, kind: "ghost-danger", small: true })}</div>` : ""}
 <section><h2>${M.invites.ledger}</h2>${table({ head: [...M.invites.ledgerHead], rows: ledger, empty: M.invites.ledgerEmpty, stack: true })}</section>`;
-    return consolePage({ paths, path: here, title: invite.id, body, admin });
+    return consolePage({ paths, path: here, title: invite.id, body, admin, language: admin.language });
   };
 
   const revoke = async ({ request }: { request: Request }) => {
     const post = await readAdminPost(ctx, request, paths, revokePath);
     if (post instanceof Response) return post;
     const { admin, fields } = post;
+    const M = admin.T;
     const id = fields.single.get("id") ?? "";
     const invite = ID_RE.test(id) ? getInvite(ctx, admin.host.name, id) : null;
-    if (!invite) return problemPage(paths, revokePath, 404, M.refused.notFoundTitle, M.refused.notFound, admin);
+    if (!invite) return adminProblem(paths, revokePath, 404, admin, M.refused.notFoundTitle, M.refused.notFound);
     if (fields.single.get("confirm") !== "yes") return confirmPage(paths, revokePath, admin, M.invites.revokeConfirm(id), { id }, path);
     await revokeInvite(ctx, admin.origin, admin.host.name, id);
     return seeOther(revokePath, path, "?done=revoked");

@@ -6,8 +6,7 @@ import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, field, formError, humanTime, postButton, table } from "../web/parts.ts";
 import { countryNameOf } from "../audit/geoip.ts";
 import { KeyOptionError, SCOPES, createApiKey, deleteApiKey, isScope, keyScopes, listApiKeys, rotateApiKey, setApiKeyDisabled, type ApiKey } from "../keys/service.ts";
-import { confirmPage, consolePage, params, problemPage, readAdminPost, requireAdmin, seeOther, type Admin, type ConsolePaths } from "./frame.ts";
-import { M } from "./messages.ts";
+import { confirmPage, consolePage, params, adminProblem, readAdminPost, requireAdmin, seeOther, type Admin, type ConsolePaths } from "./frame.ts";
 
 /**
  * ADMIN_PATH/keys: create (the secret shown once), list with scopes, ceilings, expiry and last use (time, address and
@@ -31,6 +30,7 @@ export function keyPages(ctx: AppContext, paths: ConsolePaths) {
   const actionPath = `${path}/action`;
 
   const page = (admin: Admin, o: { secret?: string; error?: string | null; status?: number; notice?: string | null } = {}) => {
+    const M = admin.T;
     const now = Date.now();
     const rows = listApiKeys(ctx, admin.host.name).map((k: ApiKey): (RawHtml | string)[] => {
       const loc = k.lastUsedIp ? ctx.geoip.lookup(k.lastUsedIp) : null;
@@ -59,8 +59,8 @@ ${field({ id: "max_ttl", name: "max_ttl", label: M.keys.maxTtl, maxlength: 20, v
 ${field({ id: "rate", name: "rate", label: M.keys.rate, maxlength: 20, verbatim: true })}</div>
 <fieldset class="field"><legend>${M.keys.scopes}</legend>${SCOPES.map((s) => html`<label class="check"><input type="checkbox" name="scope" value="${s}"${s === "invite:create" ? html` checked` : ""}> <span class="mono">${s}</span></label>`)}</fieldset>
 <button class="btn" type="submit">${M.keys.createButton}</button></form></div></details>
-<section>${table({ head: [...M.keys.head], rows, empty: M.keys.empty, stack: true })}</section>`;
-    return consolePage({ paths, path, title: M.keys.title, body, admin, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
+<section>${table({ head: [...M.keys.head, ""], rows, empty: M.keys.empty, stack: true })}</section>`;
+    return consolePage({ paths, path, title: M.keys.title, body, admin, language: admin.language, status: o.status, notice: o.notice ? { kind: "ok", text: o.notice } : null });
   };
 
   const show = async ({ request }: { request: Request }) => {
@@ -68,6 +68,7 @@ ${field({ id: "rate", name: "rate", label: M.keys.rate, maxlength: 20, verbatim:
     if (canonical) return canonical;
     const admin = await requireAdmin(ctx, request, paths, path);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     const done = params(request).get("done");
     return page(admin, { notice: done ? M.keys.done[done] ?? null : null });
   };
@@ -76,6 +77,7 @@ ${field({ id: "rate", name: "rate", label: M.keys.rate, maxlength: 20, verbatim:
     const post = await readAdminPost(ctx, request, paths, path);
     if (post instanceof Response) return post;
     const { admin, fields } = post;
+    const M = admin.T;
     const f = (k: string) => (fields.single.get(k) ?? "").trim();
     try {
       const scopes = fields.list("scope");
@@ -103,10 +105,11 @@ ${field({ id: "rate", name: "rate", label: M.keys.rate, maxlength: 20, verbatim:
     const post = await readAdminPost(ctx, request, paths, actionPath);
     if (post instanceof Response) return post;
     const { admin, fields } = post;
+    const M = admin.T;
     const id = fields.single.get("id") ?? "";
     const what = ACTIONS.find((a) => a === fields.single.get("action"));
     const key = listApiKeys(ctx, admin.host.name).find((k) => k.id === id);
-    if (!key || !what) return problemPage(paths, actionPath, 404, M.refused.notFoundTitle, M.refused.notFound, admin);
+    if (!key || !what) return adminProblem(paths, actionPath, 404, admin, M.refused.notFoundTitle, M.refused.notFound);
     const confirmed = fields.single.get("confirm") === "yes";
     if (what === "enable") {
       await setApiKeyDisabled(ctx, admin.origin, admin.host.name, id, false);
@@ -118,7 +121,7 @@ ${field({ id: "rate", name: "rate", label: M.keys.rate, maxlength: 20, verbatim:
       // Rotation asks for its grace period on the confirmation page.
       const body = html`<h1>${M.confirm.title}</h1><p class="lead">${q}</p><form method="post" action="${relativePath(actionPath, actionPath)}">${csrfField(admin.csrf)}<input type="hidden" name="id" value="${id}"><input type="hidden" name="action" value="rotate"><input type="hidden" name="confirm" value="yes">
 ${field({ id: "grace", name: "grace", label: M.keys.grace, value: "1h", maxlength: 20, verbatim: true })}<div class="actions"><button class="btn danger small" type="submit">${M.confirm.yes}</button><a class="btn ghost small" href="${relativePath(actionPath, path)}">${M.confirm.cancel}</a></div></form>`;
-      return consolePage({ paths, path: actionPath, title: M.confirm.title, body, admin });
+      return consolePage({ paths, path: actionPath, title: M.confirm.title, body, admin, language: admin.language });
     }
     try {
       if (what === "delete") {

@@ -12,7 +12,6 @@ import { table } from "../web/parts.ts";
 import { AUDIT_TYPES, countEventsByCountry } from "../audit/service.ts";
 import { countryNameOf } from "../audit/geoip.ts";
 import { consolePage, params, requireAdmin, select, type ConsolePaths } from "./frame.ts";
-import { M } from "./messages.ts";
 
 /**
  * ADMIN_PATH/map: audit events by country over a window, as a world map drawn on the server (world-atlas 1:110m
@@ -52,8 +51,7 @@ function drawShapes() {
   };
 }
 
-const TYPE_CHOICES: [string, string][] = [
-  ["", M.map.anyType],
+const TYPE_VALUES: [string, string][] = [
   ...[...new Set(AUDIT_TYPES.map((t) => `${t.split(".")[0]}.*`))].map((f): [string, string] => [f, f]),
   ...AUDIT_TYPES.map((t): [string, string] => [t, t]),
 ];
@@ -65,9 +63,10 @@ export function mapPage(ctx: AppContext, paths: ConsolePaths) {
     if (canonical) return canonical;
     const admin = await requireAdmin(ctx, request, paths, path);
     if (admin instanceof Response) return admin;
+    const M = admin.T;
     const q = params(request);
     const win = Object.hasOwn(WINDOWS, q.get("window") ?? "") ? q.get("window")! : "30d";
-    const type = TYPE_CHOICES.some(([v]) => v === q.get("type")) ? q.get("type")! : "";
+    const type = TYPE_VALUES.some(([v]) => v === q.get("type")) ? q.get("type")! : "";
     const rows = countEventsByCountry(ctx, admin.host.name, WINDOWS[win]!, type || null);
     const counts = new Map(rows.filter((r) => r.code).map((r) => [r.code!, r.n]));
     const total = rows.reduce((n, r) => n + r.n, 0);
@@ -89,10 +88,10 @@ export function mapPage(ctx: AppContext, paths: ConsolePaths) {
     const body = html`<h1>${M.map.title}</h1>
 <form method="get" action="${relativePath(path, path)}" class="filters">
 ${select({ id: "window", name: "window", label: M.map.window, value: win, options: Object.keys(WINDOWS).map((w): [string, string] => [w, w]) })}
-${select({ id: "type", name: "type", label: M.map.type, value: type, options: TYPE_CHOICES })}
+${select({ id: "type", name: "type", label: M.map.type, value: type, options: [["", M.map.anyType], ...TYPE_VALUES] })}
 <button class="btn ghost" type="submit">${M.common.filter}</button></form>
 <div class="split"><div class="map">${svg}</div><div>${table({ head: [M.map.country, M.map.events], rows: tableRows, empty: M.map.empty })}</div></div>`;
-    return consolePage({ paths, path, title: M.map.title, body, admin });
+    return consolePage({ paths, path, title: M.map.title, body, admin, language: admin.language });
   };
   return new Elysia({ name: "console-map" }).get(path, show);
 }

@@ -1,8 +1,12 @@
+import type { Messages } from "../i18n/index.ts";
+import type { MessageKey } from "../i18n/catalogs.ts";
+
 /**
- * Every visible string of the admin console, in one table, so they can move into the i18n catalogs mechanically.
- * Plain strings, or small functions where a value goes in.
+ * The shape of the admin console's texts. Each leaf names a catalog key (`console_` + its path joined by `_`, list
+ * items by their index); the English here is the catalog's, for reading the code. A function's parameters are the
+ * message's placeholders in FN_PARAMS. `consoleText(m)` gives the same shape in the page's language.
  */
-export const M = {
+export const CONSOLE_SHAPE = {
   consoleTitle: "Admin",
   nav: { label: "Console", dashboard: "Dashboard", map: "Map", invites: "Invites", accounts: "Accounts", keys: "API keys", audit: "Audit log", outbox: "Notifications", signOut: "Sign out" },
   refused: {
@@ -85,7 +89,7 @@ export const M = {
     anyCreator: "Anyone",
     creators: { cli: "CLI", key: "An API key", member: "A member", console: "The console" },
     statuses: { active: "Open", used: "Used", expired: "Expired", revoked: "Revoked" } as Record<string, string>,
-    head: ["Made", "Status", "Kind", "Uses", "Creator", "Expires", ""],
+    head: ["Made", "Status", "Kind", "Uses", "Creator", "Expires"],
     empty: "No invites match.",
     show: "Show",
     revoke: "Revoke",
@@ -140,7 +144,7 @@ export const M = {
     createButton: "Create key",
     created: "The key is ready. Its secret is shown only now.",
     secret: "Key secret",
-    head: ["Key", "Scopes", "Ceilings", "Expires", "Last use", "Status", ""],
+    head: ["Key", "Scopes", "Ceilings", "Expires", "Last use", "Status"],
     empty: "No keys yet.",
     states: { disabled: "Disabled", expired: "Expired", on: "On" },
     ceilingTtl: (ttl: string) => `invites live at most ${ttl}`,
@@ -183,7 +187,7 @@ export const M = {
   },
   outbox: {
     title: "Notifications",
-    head: ["Id", "Event", "Endpoint", "Status", "Tries", "Next try", "Last error", ""],
+    head: ["Id", "Event", "Endpoint", "Status", "Tries", "Next try", "Last error"],
     empty: "The outbox is empty: every notification was delivered.",
     pending: "Pending",
     retrying: "Retrying",
@@ -198,3 +202,53 @@ export const M = {
     endpointOn: "on",
   },
 } as const;
+
+/** The texts as a page gets them: any string in place of each English one. */
+type Localised<T> = T extends string ? string : T extends (...a: infer A) => string ? (...a: A) => string : T extends readonly (infer U)[] ? readonly Localised<U>[] : { readonly [K in keyof T]: Localised<T[K]> };
+export type ConsoleText = Localised<typeof CONSOLE_SHAPE>;
+
+/** The placeholders of each message that takes values, in the order of the function's parameters. */
+const FN_PARAMS: Record<string, string[]> = {
+  console_dashboard_chartLabel: ["total"],
+  console_dashboard_provider: ["type"],
+  console_dashboard_geoipAge: ["days"],
+  console_map_mapLabel: ["n", "countries"],
+  console_invites_usesFact: ["uses"],
+  console_invites_expiresFact: ["when"],
+  console_invites_revokeConfirm: ["id"],
+  console_accounts_roleRemove: ["role"],
+  console_accounts_disableConfirm: ["address"],
+  console_accounts_deleteConfirm: ["address"],
+  console_accounts_downstreamFailed: ["detail"],
+  console_accounts_roleRemoveConfirm: ["role", "address"],
+  console_keys_ceilingTtl: ["ttl"],
+  console_keys_ceilingUses: ["uses"],
+  console_keys_ceilingRate: ["rate"],
+  console_keys_deleteConfirm: ["id"],
+  console_keys_rotateConfirm: ["id"],
+  console_keys_disableConfirm: ["id"],
+  console_outbox_retried: ["n"],
+  console_outbox_pendingCount: ["n"],
+  console_outbox_failedCount: ["n"],
+  console_outbox_endpointOff: ["since"],
+};
+
+function localise(m: Messages, shape: unknown, key: string): unknown {
+  if (typeof shape === "string") return m.text(key as MessageKey);
+  if (typeof shape === "function") {
+    const names = FN_PARAMS[key];
+    if (!names) throw new Error(`console message ${key} has no FN_PARAMS entry`);
+    return (...args: (string | number)[]) => m.text(key as MessageKey, Object.fromEntries(names.map((n, i) => [n, typeof args[i] === "string" ? (args[i] as string).slice(0, 300) : args[i]!])));
+  }
+  if (Array.isArray(shape)) return shape.map((_, i) => m.text(`${key}_${i}` as MessageKey));
+  return Object.fromEntries(Object.entries(shape as Record<string, unknown>).map(([k, v]) => [k, localise(m, v, `${key}_${k}`)]));
+}
+
+const byMessages = new WeakMap<Messages, ConsoleText>();
+
+/** The console's texts in the language of `m`, built once per Messages. */
+export function consoleText(m: Messages): ConsoleText {
+  let t = byMessages.get(m);
+  if (!t) byMessages.set(m, (t = localise(m, CONSOLE_SHAPE, "console") as ConsoleText));
+  return t;
+}

@@ -7,14 +7,19 @@ import { DEFAULT_APPS, logoAsset, renderAppList } from "./apps.ts";
 import { BUILTIN_LOGOS, FAVICON, LOGO_TYPES } from "./logos.ts";
 import { qrCode } from "../web/qr.ts";
 import { ICON_CLOCK, ICON_CROSS, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../web/layout.ts";
+import { languageHeaders, type MessageKey, type PageLanguage } from "../i18n/index.ts";
+import { languagesOf } from "../web/language.ts";
 
-/** The token is the whole query string (`/invite?TOKEN`), as Prosody's mod_invites_page links it. */
+/**
+ * The token is the query string (`/invite?TOKEN`), as Prosody's mod_invites_page links it; anything after a `&`
+ * is parameters (`/invite?TOKEN&lang=de`). A token never holds `&`.
+ */
 export function tokenFromQuery(url: string): string {
   const q = url.indexOf("?");
   if (q < 0) return "";
   const raw = url.slice(q + 1);
-  const hash = raw.indexOf("#");
-  return hash >= 0 ? raw.slice(0, hash) : raw;
+  const end = raw.search(/[&#]/);
+  return end >= 0 ? raw.slice(0, end) : raw;
 }
 
 /** Only a token-shaped string is ever put back into a URL. */
@@ -26,122 +31,104 @@ export function appsFor(host: HostConfig) {
   return host.apps ?? DEFAULT_APPS;
 }
 
-/** "in 6 days", "in 3 hours", "in 12 minutes", "in a few seconds". */
-export function timeLeft(ms: number): string {
-  const units: [number, string][] = [
-    [86_400_000, "day"],
-    [3_600_000, "hour"],
-    [60_000, "minute"],
-  ];
-  for (const [size, name] of units) {
-    const n = Math.floor(ms / size);
-    if (n >= 1) return `in ${n} ${name}${n === 1 ? "" : "s"}`;
-  }
-  return "in a few seconds";
-}
+type DeadStatus = Exclude<InviteStatus, "active"> | "unknown";
 
-const DEAD_PAGES: Record<Exclude<InviteStatus, "active"> | "unknown", { status: 404 | 410; pill: string; title: string; text: string; icon: RawHtml }> = {
-  unknown: {
-    status: 404,
-    pill: "Not found",
-    title: "This invite link is invalid",
-    text: "There is no invite at this address. Check that you opened the whole link, or ask the person who invited you to send it again.",
-    icon: ICON_CROSS,
-  },
-  expired: {
-    status: 410,
-    pill: "Expired",
-    title: "This invite has expired",
-    text: "Invites work only for a limited time, and this one has run out. Ask the person who invited you for a new link.",
-    icon: ICON_CLOCK,
-  },
-  used: {
-    status: 410,
-    pill: "Already used",
-    title: "This invite has already been used",
-    text: "Every use of this invite has been taken. If you created your account with it, you're all set: sign in from your app. Otherwise ask for a new invite.",
-    icon: ICON_CROSS,
-  },
-  revoked: {
-    status: 410,
-    pill: "Revoked",
-    title: "This invite has been withdrawn",
-    text: "The person who created this invite has revoked it, so it can no longer be used. Ask them for a new link if you still need one.",
-    icon: ICON_CROSS,
-  },
+const DEAD_PAGES: Record<DeadStatus, { status: 404 | 410; pill: MessageKey; title: MessageKey; text: MessageKey; icon: RawHtml }> = {
+  unknown: { status: 404, pill: "dead_unknown_pill", title: "dead_unknown_title", text: "dead_unknown_text", icon: ICON_CROSS },
+  expired: { status: 410, pill: "dead_expired_pill", title: "dead_expired_title", text: "dead_expired_text", icon: ICON_CLOCK },
+  used: { status: 410, pill: "dead_used_pill", title: "dead_used_title", text: "dead_used_text", icon: ICON_CROSS },
+  revoked: { status: 410, pill: "dead_revoked_pill", title: "dead_revoked_title", text: "dead_revoked_text", icon: ICON_CROSS },
 };
 
-function deadPage(path: string, status: keyof typeof DEAD_PAGES, brand: string | null): Response {
+/** The query in front of the picker's `lang=xx` on the landing page: `?TOKEN&` (Prosody's form, plus the language). */
+function landingQuery(token: string): string {
+  const t = safeToken(token);
+  return t ? `?${t}&` : "?";
+}
+
+function deadPage(path: string, status: DeadStatus, brand: string | null, language: PageLanguage, token: string): Response {
   const page = DEAD_PAGES[status];
+  const { m } = language;
   const body = html`<div class="status-mark">${page.icon}</div>
-<span class="pill bad">${page.pill}</span>
-<h1>${page.title}</h1>
-<p class="lead">${page.text}</p>`;
-  return new Response(renderPage({ title: page.title, path, brand, body, narrow: true }), { status: page.status, headers: pageHeaders() });
+<span class="pill bad">${m.html(page.pill)}</span>
+<h1>${m.html(page.title)}</h1>
+<p class="lead">${m.html(page.text)}</p>`;
+  return new Response(renderPage({ title: m.text(page.title), path, brand, body, narrow: true, language, languageQuery: landingQuery(token) }), {
+    status: page.status,
+    headers: pageHeaders(languageHeaders(language)),
+  });
+}
+
+/** `&lang=xx` for the page's own links when the language came from the link itself (the cookie carries the rest). */
+export function langSuffix(language: PageLanguage): string {
+  return language.source === "query" ? `&lang=${language.lang}` : "";
 }
 
 /** `uri`: the app link, or null while the host does not offer in-band registration (then the web form leads). */
-function landingBody(invite: Invite, host: HostConfig, token: string, uri: string | null, path: string, userAgent: string | null): RawHtml {
+function landingBody(invite: Invite, host: HostConfig, token: string, uri: string | null, path: string, userAgent: string | null, language: PageLanguage): RawHtml {
+  const { m } = language;
   const now = Date.now();
   const assets = relativePath(path, "/assets/");
-  const registerLink = `${relativePath(path, host.registerPath)}?t=${token}`;
-  const facts: string[] = [`Expires ${timeLeft(invite.expiresAt - now)}`];
-  if (invite.kind === "reset" || invite.maxUses === 1) facts.push("Works once");
-  else if (invite.maxUses === null) facts.push("Can be used by several people");
+  const registerLink = `${relativePath(path, host.registerPath)}?t=${token}${langSuffix(language)}`;
+  const facts: RawHtml[] = [m.html("fact_expires", { when: m.relative(invite.expiresAt - now) })];
+  if (invite.kind === "reset" || invite.maxUses === 1) facts.push(m.html("fact_works_once"));
+  else if (invite.maxUses === null) facts.push(m.html("fact_unlimited"));
   else {
     // Uses held by registrations still talking to the downstream server are not free either (they may come back).
     const left = Math.max(0, invite.maxUses - invite.uses - invite.reserved);
-    facts.push(`${left} of ${invite.maxUses} uses left${invite.reserved > 0 ? ` (${invite.reserved} being used right now)` : ""}`);
+    facts.push(
+      invite.reserved > 0
+        ? m.html("fact_uses_left_reserved", { left, max: invite.maxUses, reserved: invite.reserved })
+        : m.html("fact_uses_left", { left, max: invite.maxUses }),
+    );
   }
   const factList = html`<ul class="facts">${facts.map((f) => html`<li>${f}</li>`)}</ul>`;
-  const qr = html`<aside class="qr">${qrCode(inviteUrl(host, token), "QR code of this invite page")}<p>On another device? Scan this code to open this invite there.</p></aside>`;
+  const qr = html`<aside class="qr">${qrCode(inviteUrl(host, token), m.text("landing_qr_label"))}<p>${m.html("landing_qr_caption")}</p></aside>`;
   const apps = appsFor(host);
+  const uriLine = html`<span class="uri" dir="ltr">${uri}</span>`;
 
   if (invite.kind === "reset") {
     const address = `${invite.username}@${host.name}`;
-    return html`<span class="pill warn">Password reset</span>
-<h1>Set a new password</h1>
-<p class="lead">This link lets you choose a new password for <span class="addr">${address}</span>.</p>
+    return html`<span class="pill warn">${m.html("reset_pill")}</span>
+<h1>${m.html("reset_heading")}</h1>
+<p class="lead">${m.html("reset_lead", { address })}</p>
 ${factList}
 <div class="layout">
 <ol class="steps">
-<li><h2>Choose your new password</h2><p>It replaces the old one straight away.</p><a class="btn" href="${registerLink}">Set a new password</a></li>
-<li><h2>Sign in again</h2><p>Use <span class="addr">${address}</span> and your new password in your chat app.</p>
-${uri ? html`<a class="btn ghost" href="${uri}">Open in my app</a><span class="uri">${uri}</span>` : ""}</li>
+<li><h2>${m.html("reset_step_choose_title")}</h2><p>${m.html("reset_step_choose_text")}</p><a class="btn" href="${registerLink}">${m.html("reset_step_choose_button")}</a></li>
+<li><h2>${m.html("reset_step_signin_title")}</h2><p>${m.html("reset_step_signin_text", { address })}</p>
+${uri ? html`<a class="btn ghost" href="${uri}">${m.html("reset_open_button")}</a>${uriLine}` : ""}</li>
 </ol>
 ${qr}
 </div>
-${apps.length > 0 ? html`<details class="platform more"><summary>Need a chat app?<small>${apps.length} apps</small></summary><div class="nested">${renderAppList(apps, assets, userAgent)}</div></details>` : ""}`;
+${apps.length > 0 ? html`<details class="platform more"><summary>${m.html("reset_need_app")}<small>${m.html("apps_count", { count: apps.length })}</small></summary><div class="nested">${renderAppList(apps, assets, userAgent, m)}</div></details>` : ""}`;
   }
 
   const bound = invite.username ? `${invite.username}@${host.name}` : null;
-  return html`<span class="pill">Invitation</span>
-<h1>${bound ? html`Your account <span class="addr">${bound}</span> is waiting` : html`You're invited to chat on ${host.name}`}</h1>
-<p class="lead">${
-    bound
-      ? html`You've been invited to create the account <span class="addr">${bound}</span>, which you can use with any XMPP chat app.`
-      : html`You've been invited to create an account on <span class="addr">${host.name}</span>. You pick the username, then chat with any XMPP app.`
-  }</p>
+  return html`<span class="pill">${m.html("landing_pill")}</span>
+<h1>${bound ? m.html("landing_welcome_bound", { address: bound }) : m.html("landing_welcome", { host: host.name })}</h1>
+<p class="lead">${bound ? m.html("landing_lead_bound", { address: bound }) : m.html("landing_lead", { host: host.name })}</p>
 ${factList}
 <div class="layout">
 <ol class="steps">
-${apps.length > 0 ? html`<li><h2>Get a chat app</h2><p>Install one of these. They all work with your new account.</p>${renderAppList(apps, assets, userAgent)}</li>` : ""}
+${apps.length > 0 ? html`<li><h2>${m.html("landing_step_app_title")}</h2><p>${m.html("landing_step_app_text")}</p>${renderAppList(apps, assets, userAgent, m)}</li>` : ""}
 ${
   uri
-    ? html`<li><h2>Open your invite in the app</h2><p>Once the app is installed, tap the button below. The app sets up your account for you.</p><a class="btn" href="${uri}">Open invite in my app</a><span class="uri">${uri}</span></li>
-<li><h2>Or create your account here</h2><p>If the button does nothing, create the account in your browser, then sign in from any app.</p><a class="btn ghost" href="${registerLink}">Create account on the web</a></li>`
-    : html`<li><h2>Create your account</h2><p>Choose your username and password in your browser, then sign in from any app.</p><a class="btn" href="${registerLink}">Create account on the web</a></li>`
+    ? html`<li><h2>${m.html("landing_step_open_title")}</h2><p>${m.html("landing_step_open_text")}</p><a class="btn" href="${uri}">${m.html("landing_step_open_button")}</a>${uriLine}</li>
+<li><h2>${m.html("landing_step_web_title")}</h2><p>${m.html("landing_step_web_text")}</p><a class="btn ghost" href="${registerLink}">${m.html("landing_step_web_button")}</a></li>`
+    : html`<li><h2>${m.html("landing_step_web_only_title")}</h2><p>${m.html("landing_step_web_only_text")}</p><a class="btn" href="${registerLink}">${m.html("landing_step_web_button")}</a></li>`
 }
 </ol>
 ${qr}
 </div>`;
 }
 
-/** Brand for a page whose invite is unknown: the host, if exactly one host serves this path. */
-function brandFor(ctx: AppContext, path: string, key: "invitePath" | "registerPath"): string | null {
+/** The host a page belongs to when its invite is unknown: the host, if exactly one host serves this path. */
+export function onlyHostOf(ctx: AppContext, path: string, key: "invitePath" | "registerPath"): HostConfig | null {
   const hosts = Object.values(ctx.config.hosts).filter((h) => h[key] === path);
-  return hosts.length === 1 ? hosts[0]!.name : null;
+  return hosts.length === 1 ? hosts[0]! : null;
 }
+
 
 /** Landing pages at each host's invite_path: `/invite?TOKEN`. */
 export function landingPages(ctx: AppContext) {
@@ -152,16 +139,22 @@ export function landingPages(ctx: AppContext) {
     const token = tokenFromQuery(request.url);
     const invite = findInviteByToken(ctx, token);
     const host = invite ? getHost(ctx.config, invite.host) : null;
-    if (!invite || !host) return deadPage(path, "unknown", brandFor(ctx, path, "invitePath"));
+    if (!invite || !host) {
+      const only = onlyHostOf(ctx, path, "invitePath");
+      return deadPage(path, "unknown", only?.name ?? null, languagesOf(ctx, only).choose(request), token);
+    }
+    const language = languagesOf(ctx, host).choose(request);
     const status = inviteStatus(invite);
-    if (status !== "active") return deadPage(path, status, host.name);
-    const title = invite.kind === "reset" ? `Reset your password on ${host.name}` : `Invite to ${host.name}`;
+    if (status !== "active") return deadPage(path, status, host.name, language, token);
+    const { m } = language;
+    const title = m.text(invite.kind === "reset" ? "landing_title_reset" : "landing_title", { host: host.name });
     const uri = offeredXmppUri(ctx, host, token, invite.username);
-    const body = landingBody(invite, host, token, uri, path, request.headers.get("user-agent"));
-    const footer = "Anyone with this link can use the invite, so share it only with the people it is meant for.";
-    return new Response(renderPage({ title, path, brand: host.name, body, footer }), {
+    const body = landingBody(invite, host, token, uri, path, request.headers.get("user-agent"), language);
+    const footer = m.html("landing_footer");
+    const vary = languageHeaders(language, ["User-Agent"]);
+    return new Response(renderPage({ title, path, brand: host.name, body, footer, language, languageQuery: landingQuery(token) }), {
       status: 200,
-      headers: pageHeaders(uri ? { Link: `<${uri}>; rel="alternate"`, Vary: "User-Agent" } : { Vary: "User-Agent" }),
+      headers: pageHeaders(uri ? { Link: `<${uri}>; rel="alternate"`, ...vary } : vary),
     });
   };
   return paths.reduce((app, path) => app.get(path, show(path)), new Elysia({ name: "landing-pages" }));

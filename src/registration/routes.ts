@@ -3,64 +3,70 @@ import type { AppContext } from "../context.ts";
 import { getHost, type HostConfig } from "../config/index.ts";
 import { findInviteByToken, inviteStatus, type Invite } from "../invites/service.ts";
 import { requestOrigin } from "../http/request-info.ts";
-import { html } from "../lib/html.ts";
+import { html, type RawHtml } from "../lib/html.ts";
 import { ICON_CHECK, ICON_CROSS, formPageHeaders, pageHeaders, relativePath, renderPage, trailingSlashRedirect } from "../web/layout.ts";
 import { field, formError } from "../web/parts.ts";
-import { appsFor, safeToken } from "../pages/routes.ts";
+import { appsFor, langSuffix, onlyHostOf, safeToken } from "../pages/routes.ts";
+import { languagesOf } from "../web/language.ts";
 import { renderAppList } from "../pages/apps.ts";
-import { FormError, readForm } from "../web/form-body.ts";
+import { FormError, readForm, type FormProblem } from "../web/form-body.ts";
+import { languageHeaders, type MessageKey, type Messages, type PageLanguage } from "../i18n/index.ts";
 import { retryAfterSeconds } from "../limits/rate.ts";
 import { isDeadInvite, recordRefusal, registerWithInvite, resetPasswordWithInvite, type RefusalReason } from "./service.ts";
 
+/**
+ * Characters a username may not hold, as shown in the hint and the refusal (the same in every language). Isolated
+ * left to right (U+2066 … U+2069), so an Arabic sentence does not reorder or mirror them.
+ */
+const FORBIDDEN_CHARS = `\u2066@ / : " ' & < >\u2069`;
+
 /** What the person sees for each refusal that re-renders the form. */
-function refusalMessage(reason: RefusalReason, host: HostConfig, invite: Invite | null): string {
+function refusalMessage(m: Messages, reason: RefusalReason, host: HostConfig, invite: Invite | null): RawHtml {
   switch (reason) {
     case "missing_username":
-      return "Please choose a username.";
+      return m.html("error_missing_username");
     case "missing_password":
-      return "Please choose a password.";
+      return m.html("error_missing_password");
     case "username_invalid":
-      return `Usernames can't contain spaces, symbols, control characters or any of @ / : " ' & < >, and a right-to-left name must begin and end with a letter.`;
+      return m.html("error_username_invalid", { chars: FORBIDDEN_CHARS });
     case "username_too_short":
-      return `Usernames need at least ${host.usernameMinLength} characters.`;
+      return m.html("error_username_too_short", { min: host.usernameMinLength });
     case "username_too_long":
-      return `Usernames can be at most ${host.usernameMaxLength} characters long.`;
+      return m.html("error_username_too_long", { max: host.usernameMaxLength });
     case "username_invisible":
-      return "That username contains invisible or blank characters (such as joiners, variation selectors or filler characters). Please type it without them.";
+      return m.html("error_username_invisible");
     case "username_not_canonical":
-      return "That username contains characters that chat servers rewrite (such as ligatures, styled or circled letters). Please use plain letters.";
+      return m.html("error_username_not_canonical");
     case "username_mixed_scripts":
-      return "Usernames can't mix writing systems (such as Latin letters with Cyrillic or Greek ones). Please use one.";
+      return m.html("error_username_mixed_scripts");
     case "username_reserved":
-      return "This name is reserved. Please choose another one.";
+      return m.html("error_username_reserved");
     case "username_taken":
-      return "That username is already in use. Please choose another one.";
+      return m.html("error_username_taken");
     case "username_not_allowed":
-      return invite?.username ? `This invite can only be used for the username “${invite.username}”.` : "This invite can't be used for that username.";
+      return invite?.username ? m.html("error_username_not_allowed_bound", { username: invite.username }) : m.html("error_username_not_allowed");
     case "password_too_short":
-      return `Your password needs at least ${host.passwordMinLength} characters.`;
+      return m.html("error_password_too_short", { min: host.passwordMinLength });
     case "password_too_long":
-      return "That password is too long (at most 1024 characters).";
+      return m.html("error_password_too_long", { max: 1024 });
     case "password_contains_username":
-      return "Your password must not contain your username.";
+      return m.html("error_password_contains_username");
     case "password_invalid":
-      return "Passwords can't contain control characters.";
+      return m.html("error_password_invalid");
     case "password_mismatch":
-      return "The two passwords don't match. Please type them again.";
+      return m.html("error_password_mismatch");
     case "account_missing":
-      return "The account this invite is for no longer exists.";
+      return m.html("error_account_missing");
     case "wrong_invite_kind":
-      return "This invite can't be used here.";
+      return m.html("error_wrong_invite_kind");
     case "invite_busy":
-      return "Someone else is using this invite right now. Please try again in a moment.";
+      return m.html("error_invite_busy");
     case "provision_failed":
-      return invite?.kind === "reset"
-        ? "We couldn't set your new password right now. Nothing was changed and your invite still works: please try again in a moment."
-        : "We couldn't create your account right now. Nothing was used up and your invite still works: please try again in a moment.";
+      return m.html(invite?.kind === "reset" ? "error_provision_failed_reset" : "error_provision_failed");
     case "server_busy":
-      return "We're handling a lot of sign-ups right now. Nothing was used up and your invite still works: please try again in a few seconds.";
+      return m.html("error_server_busy");
     default:
-      return "This request could not be completed.";
+      return m.html("error_other");
   }
 }
 
@@ -73,14 +79,6 @@ const REFUSAL_STATUS: Partial<Record<RefusalReason, number>> = {
   server_busy: 503,
 };
 
-/** "in about 12 minutes": when a throttled person may try again, rounded up to what a person would say. */
-function retryWhen(ms: number): string {
-  const minutes = Math.ceil(ms / 60_000);
-  if (ms < 60_000) return `in ${Math.max(1, Math.ceil(ms / 1000))} seconds`;
-  if (minutes < 90) return `in about ${minutes} minute${minutes === 1 ? "" : "s"}`;
-  return `in about ${Math.round(minutes / 60)} hours`;
-}
-
 /** The register form page asks for Referrer-Policy same-origin so a browser's POST carries a real Origin header. */
 const FORM_HEADERS = formPageHeaders();
 
@@ -90,33 +88,41 @@ interface FormView {
   host: HostConfig;
   token: string;
   typedUser?: string;
-  error?: string | null;
+  error?: RawHtml | null;
+  language: PageLanguage;
 }
 
+const FORM_PROBLEM_TEXT: Record<FormProblem, MessageKey> = {
+  too_large: "problem_body_too_large",
+  unreadable: "problem_body_unreadable",
+  content_type: "problem_content_type",
+  malformed: "problem_malformed",
+  file_upload: "problem_file_upload",
+  too_many_fields: "problem_too_many_fields",
+  repeated_field: "problem_repeated_field",
+};
+
 function formPage(v: FormView, status = 200): Response {
-  const { invite, host } = v;
-  const action = relativePath(v.path, v.path); // post back to this path, without the ?t= query
-  const landing = `${relativePath(v.path, host.invitePath)}?${v.token}`;
+  const { invite, host, language } = v;
+  const { m } = language;
+  // Post back to this path, without the ?t= query; a language chosen by link goes along.
+  const action = `${relativePath(v.path, v.path)}${language.source === "query" ? `?lang=${language.lang}` : ""}`;
+  const landing = `${relativePath(v.path, host.invitePath)}?${v.token}${langSuffix(language)}`;
   const reset = invite.kind === "reset";
   const fixedUser = invite.username;
+  const address = fixedUser ? `${fixedUser}@${host.name}` : "";
   const shownUser = fixedUser ?? (v.typedUser ?? "").replace(/[\x00-\x1f\x7f]/g, "").slice(0, 256);
-  const title = reset ? "Set a new password" : fixedUser ? `Create ${fixedUser}@${host.name}` : `Create your account on ${host.name}`;
-  const body = html`<span class="pill${reset ? " warn" : ""}">${reset ? "Password reset" : "New account"}</span>
-<h1>${reset ? "Set a new password" : html`Create your account`}</h1>
-<p class="lead">${
-    reset
-      ? html`Choose a new password for <span class="addr">${fixedUser}@${host.name}</span>.`
-      : fixedUser
-        ? html`This invite is for <span class="addr">${fixedUser}@${host.name}</span>. Choose a password to finish.`
-        : html`Pick a username and a password. You'll use them to sign in from any XMPP app.`
-  }</p>
+  const title = reset ? m.text("reset_heading") : fixedUser ? m.text("form_title_bound", { address }) : m.text("form_title", { host: host.name });
+  const body = html`<span class="pill${reset ? " warn" : ""}">${m.html(reset ? "reset_pill" : "form_pill")}</span>
+<h1>${m.html(reset ? "reset_heading" : "form_heading")}</h1>
+<p class="lead">${reset ? m.html("form_lead_reset", { address }) : fixedUser ? m.html("form_lead_bound", { address }) : m.html("form_lead")}</p>
 ${formError(v.error)}
 <form method="post" action="${action}" accept-charset="utf-8">
 <input type="hidden" name="token" value="${v.token}">
 ${field({
     id: "user",
     name: "user",
-    label: "Username",
+    label: m.text("form_username"),
     value: shownUser,
     readonly: !!fixedUser,
     required: !fixedUser,
@@ -126,51 +132,59 @@ ${field({
     minlength: host.usernameMinLength,
     maxlength: host.usernameMaxLength,
     suffix: `@${host.name}`,
-    hint: fixedUser ? null : `${host.usernameMinLength} to ${host.usernameMaxLength} characters, no spaces or @ / : " ' & < >. Upper case becomes lower case.`,
+    // An address reads name@host in every language: the box stays left to right in Arabic too.
+    dir: "ltr",
+    hint: fixedUser ? null : m.html("form_username_hint", { min: host.usernameMinLength, max: host.usernameMaxLength, chars: FORBIDDEN_CHARS }),
   })}
 ${field({
     id: "password",
     name: "password",
-    label: reset ? "New password" : "Password",
+    label: m.text(reset ? "form_new_password" : "form_password"),
     type: "password",
     required: true,
     minlength: host.passwordMinLength,
     maxlength: 1024,
     autocomplete: "new-password",
     autofocus: !!fixedUser,
-    hint: `At least ${host.passwordMinLength} characters, and not containing your username.`,
+    hint: m.html("form_password_hint", { min: host.passwordMinLength }),
   })}
-${field({ id: "password_confirm", name: "password_confirm", label: "Repeat the password", type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password" })}
-<button class="btn" type="submit">${reset ? "Save new password" : "Create account"}</button>
+${field({ id: "password_confirm", name: "password_confirm", label: m.text("form_password_confirm"), type: "password", required: true, minlength: host.passwordMinLength, maxlength: 1024, autocomplete: "new-password" })}
+<button class="btn" type="submit">${m.html(reset ? "form_submit_reset" : "form_submit")}</button>
 </form>
-<div class="divider">or</div>
-<a class="btn ghost" href="${landing}">Back to the invite</a>`;
-  return new Response(renderPage({ title, path: v.path, brand: host.name, body, narrow: true }), { status, headers: FORM_HEADERS });
-}
-
-function successPage(path: string, host: HostConfig, username: string, reset: boolean, userAgent: string | null): Response {
-  const address = `${username}@${host.name}`;
-  const apps = appsFor(host);
-  const body = html`<div class="success-mark">${ICON_CHECK}</div>
-<span class="pill ok">${reset ? "Password changed" : "Account created"}</span>
-<h1>${reset ? "Your new password is set" : "Welcome! Your account is ready"}</h1>
-<p class="lead">${reset ? "Sign in again with your new password. Your address is:" : "This is your new chat address. Sign in with it and the password you just chose:"}</p>
-<code class="big-addr">${address}</code>
-<p class="muted small">For your safety the password is not shown here. If your browser offers to save it, that's a good idea.</p>
-${
-    apps.length > 0 && !reset
-      ? html`<h2 class="more">Next: sign in from an app</h2><p class="muted">Install one of these apps and choose “I already have an account”.</p>${renderAppList(apps, relativePath(path, "/assets/"), userAgent)}`
-      : ""
-  }`;
-  return new Response(renderPage({ title: reset ? "Password changed" : "Account created", path, brand: host.name, body, narrow: true }), {
-    status: 200,
-    headers: pageHeaders(),
+<div class="divider">${m.html("form_or")}</div>
+<a class="btn ghost" href="${landing}">${m.html("form_back")}</a>`;
+  const languageQuery = `?t=${safeToken(v.token)}&`;
+  return new Response(renderPage({ title, path: v.path, brand: host.name, body, narrow: true, language, languageQuery }), {
+    status,
+    headers: { ...FORM_HEADERS, ...languageHeaders(language) },
   });
 }
 
-function problemPage(path: string, brand: string | null, status: number, title: string, text: string): Response {
-  const body = html`<div class="status-mark">${ICON_CROSS}</div><h1>${title}</h1><p class="lead">${text}</p>`;
-  return new Response(renderPage({ title, path, brand, body, narrow: true }), { status, headers: pageHeaders() });
+function successPage(path: string, host: HostConfig, username: string, reset: boolean, userAgent: string | null, language: PageLanguage): Response {
+  const { m } = language;
+  const address = `${username}@${host.name}`;
+  const apps = appsFor(host);
+  const body = html`<div class="success-mark">${ICON_CHECK}</div>
+<span class="pill ok">${m.html(reset ? "success_title_reset" : "success_title")}</span>
+<h1>${m.html(reset ? "success_heading_reset" : "success_heading")}</h1>
+<p class="lead">${m.html(reset ? "success_lead_reset" : "success_lead")}</p>
+<code class="big-addr" dir="ltr">${address}</code>
+<p class="muted small">${m.html("success_safety")}</p>
+${
+    apps.length > 0 && !reset
+      ? html`<h2 class="more">${m.html("success_next_title")}</h2><p class="muted">${m.html("success_next_text")}</p>${renderAppList(apps, relativePath(path, "/assets/"), userAgent, m)}`
+      : ""
+  }`;
+  return new Response(renderPage({ title: m.text(reset ? "success_title_reset" : "success_title"), path, brand: host.name, body, narrow: true, language }), {
+    status: 200,
+    headers: pageHeaders(languageHeaders(language)),
+  });
+}
+
+function problemPage(path: string, brand: string | null, status: number, language: PageLanguage, title: MessageKey, text: RawHtml): Response {
+  const { m } = language;
+  const body = html`<div class="status-mark">${ICON_CROSS}</div><h1>${m.html(title)}</h1><p class="lead">${text}</p>`;
+  return new Response(renderPage({ title: m.text(title), path, brand, body, narrow: true, language }), { status, headers: pageHeaders(languageHeaders(language)) });
 }
 
 /**
@@ -197,9 +211,12 @@ export function registrationPages(ctx: AppContext) {
   const allowedOrigins = new Set(Object.values(ctx.config.hosts).map((h) => new URL(h.publicUrl).origin));
 
   /** A dead token goes to its landing page, which says what is wrong with it. */
-  const toLanding = (path: string, invite: Invite | null, token: string) => {
+  const toLanding = (path: string, invite: Invite | null, token: string, request: Request) => {
     const host = (invite && getHost(ctx.config, invite.host)) || Object.values(ctx.config.hosts).find((h) => h.registerPath === path)!;
-    return new Response(null, { status: 303, headers: { Location: `${relativePath(path, host.invitePath)}?${safeToken(token)}`, "Cache-Control": "no-store" } });
+    // A language the link chose goes along to the page that explains the dead link.
+    const lang = languagesOf(ctx, host).choose(request);
+    const suffix = lang.source === "query" ? `&lang=${lang.lang}` : "";
+    return new Response(null, { status: 303, headers: { Location: `${relativePath(path, host.invitePath)}?${safeToken(token)}${suffix}`, "Cache-Control": "no-store" } });
   };
 
   const show = (path: string) => ({ request }: { request: Request }) => {
@@ -209,17 +226,20 @@ export function registrationPages(ctx: AppContext) {
     const token = tokens.length === 1 ? tokens[0]! : "";
     const invite = findInviteByToken(ctx, token);
     const host = invite ? getHost(ctx.config, invite.host) : null;
-    if (!invite || !host || inviteStatus(invite) !== "active") return toLanding(path, invite, token);
-    return formPage({ path, invite, host, token });
+    if (!invite || !host || inviteStatus(invite) !== "active") return toLanding(path, invite, token, request);
+    return formPage({ path, invite, host, token, language: languagesOf(ctx, host).choose(request) });
   };
 
   const submit = (path: string) => async ({ request }: { request: Request }) => {
     const canonical = trailingSlashRedirect(request, path);
     if (canonical) return canonical;
     const brand = Object.values(ctx.config.hosts).find((h) => h.registerPath === path)?.name ?? null;
+    // Before the token is read, the page belongs to the path's only host, if it has one.
+    const pathLanguage = () => languagesOf(ctx, onlyHostOf(ctx, path, "registerPath")).choose(request);
     if (crossSite(request, allowedOrigins)) {
       await recordRefusal(ctx, requestOrigin(request, "web", null), { reason: "cross_site", host: brand ?? "" });
-      return problemPage(path, brand, 403, "This form was sent from another site", "For your safety, accounts can only be created from this site's own form. Open your invite link again and use the form there.");
+      const language = pathLanguage();
+      return problemPage(path, brand, 403, language, "problem_cross_site_title", language.m.html("problem_cross_site_text"));
     }
     let fields: Map<string, string>;
     try {
@@ -227,8 +247,9 @@ export function registrationPages(ctx: AppContext) {
     } catch (e) {
       if (!(e instanceof FormError)) throw e;
       await recordRefusal(ctx, requestOrigin(request, "web", null), { reason: "malformed_request", host: brand ?? "" });
-      const title = e.status === 413 ? "That was too much data" : e.status === 415 ? "Unsupported form encoding" : "The form could not be read";
-      return problemPage(path, brand, e.status, title, `${e.message}. Go back and try again.`);
+      const title = e.status === 413 ? "problem_too_large_title" : e.status === 415 ? "problem_unsupported_title" : "problem_unreadable_title";
+      const language = pathLanguage();
+      return problemPage(path, brand, e.status, language, title, language.m.html(FORM_PROBLEM_TEXT[e.problem], { field: e.field ?? "" }));
     }
     const queryToken = new URL(request.url).searchParams.get("t");
     const token = fields.get("token") ?? queryToken ?? "";
@@ -239,22 +260,20 @@ export function registrationPages(ctx: AppContext) {
     const invite = findInviteByToken(ctx, token);
     const redeem = invite?.kind === "reset" ? resetPasswordWithInvite : registerWithInvite;
     const result = await redeem(ctx, origin, { token, username, password, passwordConfirm });
-    if (result.ok) return successPage(path, result.host, result.username, result.kind === "reset", request.headers.get("user-agent"));
+    const hostLanguage = (host: HostConfig) => languagesOf(ctx, host).choose(request);
+    if (result.ok) return successPage(path, result.host, result.username, result.kind === "reset", request.headers.get("user-agent"), hostLanguage(result.host));
     if (result.reason === "throttled" && result.host) {
       const wait = result.retryAfterMs ?? 60_000;
-      const page = problemPage(
-        path,
-        result.host.name,
-        429,
-        "Too many sign-up attempts",
-        `There have been too many sign-up attempts from your network. Nothing was used up and your invite still works: please try again ${retryWhen(wait)}.`,
-      );
+      const language = hostLanguage(result.host);
+      const text = language.m.html("problem_throttled_text", { when: language.m.relativeUp(wait) });
+      const page = problemPage(path, result.host.name, 429, language, "problem_throttled_title", text);
       page.headers.set("Retry-After", retryAfterSeconds(wait));
       return page;
     }
-    if (isDeadInvite(result.reason) || !result.invite || !result.host) return toLanding(path, result.invite ?? invite, token);
-    const error = refusalMessage(result.reason, result.host, result.invite);
-    const page = formPage({ path, invite: result.invite, host: result.host, token, typedUser: username ?? "", error }, REFUSAL_STATUS[result.reason] ?? 400);
+    if (isDeadInvite(result.reason) || !result.invite || !result.host) return toLanding(path, result.invite ?? invite, token, request);
+    const language = hostLanguage(result.host);
+    const error = refusalMessage(language.m, result.reason, result.host, result.invite);
+    const page = formPage({ path, invite: result.invite, host: result.host, token, typedUser: username ?? "", error, language }, REFUSAL_STATUS[result.reason] ?? 400);
     if (result.reason === "server_busy") page.headers.set("Retry-After", "5");
     return page;
   };

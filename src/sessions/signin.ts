@@ -2,12 +2,11 @@ import type { AppContext, Origin } from "../context.ts";
 import type { HostConfig } from "../config/index.ts";
 import { recordEvent } from "../audit/service.ts";
 import { CoalescedEvents } from "../audit/coalesce.ts";
-import { AccountExistsError, createAccountTx, findAccount, hashPassword, normaliseUsername, type Account } from "../accounts/service.ts";
+import { AccountExistsError, createAccountTx, findAccount, normaliseUsername, type Account } from "../accounts/service.ts";
 import { hashQueueFor } from "../limits/registration.ts";
 import { takeSignInAttempt } from "../limits/signin.ts";
 import { onePer } from "../lib/memo.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
-import { randomToken } from "../lib/tokens.ts";
 import { startSessionTx, type Session } from "./service.ts";
 import { verifyDownstream } from "./verifiers.ts";
 import { checkTotp, hasTotp } from "../accounts/totp.ts";
@@ -59,8 +58,12 @@ export function resolveSignInName(ctx: AppContext, typed: string): { host: HostC
   return { host, username: normaliseUsername(text.slice(0, Math.min(at, 1100))) };
 }
 
-/** An argon2id hash of nothing anyone knows, made once per process with the same cost as real ones. */
-const dummyHash = onePer((_ctx: AppContext) => hashPassword(randomToken(16)));
+/**
+ * An argon2id hash of a random value nobody kept, with the cost of hashPassword's (m=64 MiB, t=2, p=1): verifying an
+ * unknown name against it takes as long as a real check. A constant, so no process hashes at start (that hash held
+ * 64 MiB outside the hash queue's bound).
+ */
+const DUMMY_HASH = "$argon2id$v=19$m=65536,t=2,p=1$DeI3byzGP+5Y5k7tPdIqE2kKFjlVnA2DuVF9veG36fQ$PNpstPBVoLfmFtflkJrhR7SSHoE5dBJsEefGjtonBf4";
 
 /** Failed sign-ins: one row per (host, account, reason, client network) and window, repeats counted. */
 const failedSignIns = onePer((ctx: AppContext) => new CoalescedEvents(ctx, ctx.config.limits.authFailureWindow));
@@ -137,7 +140,7 @@ export async function checkPasswordWhereItLives(
   if (host.signin.type === "local") {
     const ticket = hashQueueFor(ctx).admit();
     if (!ticket) return "busy";
-    const hash = account?.passwordHash ?? (await dummyHash(ctx));
+    const hash = account?.passwordHash ?? DUMMY_HASH;
     const clipped = password.slice(0, 1024);
     const matched = await ticket.run(() => Bun.password.verify(clipped, hash));
     return matched && account !== null && account.passwordHash !== null && plausible ? "valid" : "invalid";
@@ -149,11 +152,6 @@ export async function checkPasswordWhereItLives(
     return "unavailable";
   }
   return verdict.result;
-}
-
-/** Makes the dummy hash now, so the first unknown name is not slower than the rest (the server calls it at start). */
-export function prepareSignIn(ctx: AppContext): void {
-  void dummyHash(ctx);
 }
 
 /** The session and its event in one job; an account known only downstream gets its row here (no password hash). */

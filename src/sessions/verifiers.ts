@@ -1,4 +1,3 @@
-import { client as xmppClient } from "@xmpp/client";
 import type { HostConfig, SigninConfig } from "../config/index.ts";
 import type { Logger } from "../lib/log.ts";
 import { newMessageId, signedHeaders, describeUrl } from "../lib/webhooks.ts";
@@ -51,6 +50,8 @@ async function verifyByXmpp(cfg: SigninConfig, req: VerifyRequest): Promise<Verd
   const { hostname, port } = cfg.server!;
   const scheme = cfg.tls === "direct" ? "xmpps" : "xmpp";
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  // Loaded on first use: the library holds ~23 MiB, and most servers never check a password over XMPP.
+  const { client: xmppClient } = await import("@xmpp/client");
   const xmpp = xmppClient({ service: `${scheme}://${host}:${port}`, domain: req.host.name, username: req.username, password: req.password, resource: "invited-signin" });
   xmpp.on("error", () => {}); // start() rejects with the same error
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -1,9 +1,15 @@
 /** Reading an HTML form body ourselves: bounded, strict about its shape, and every failure is a 4xx, never a 500. */
 
+/** What was wrong with a form body, for the page that says so (in the reader's language). */
+export type FormProblem = "too_large" | "unreadable" | "content_type" | "malformed" | "file_upload" | "too_many_fields" | "repeated_field";
+
 export class FormError extends Error {
   constructor(
     readonly status: 400 | 413 | 415,
+    readonly problem: FormProblem,
     message: string,
+    /** The repeated field's name (cut to 32 characters), for "repeated_field". */
+    readonly field: string | null = null,
   ) {
     super(message);
   }
@@ -16,7 +22,8 @@ const MAX_FIELDS = 32;
 async function readBounded(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && (!/^\d{1,15}$/.test(declared.trim()) || Number(declared) > limit)) {
-    throw new FormError(/^\d+$/.test(declared.trim()) ? 413 : 400, "request body too large");
+    const number = /^\d+$/.test(declared.trim());
+    throw new FormError(number ? 413 : 400, number ? "too_large" : "unreadable", number ? "request body too large" : "malformed Content-Length");
   }
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
@@ -29,13 +36,13 @@ async function readBounded(request: Request, limit: number): Promise<Uint8Array>
       size += value.byteLength;
       if (size > limit) {
         reader.cancel().catch(() => {});
-        throw new FormError(413, "request body too large");
+        throw new FormError(413, "too_large", "request body too large");
       }
       chunks.push(value);
     }
   } catch (e) {
     if (e instanceof FormError) throw e;
-    throw new FormError(400, "could not read the request body");
+    throw new FormError(400, "unreadable", "could not read the request body");
   }
   const out = new Uint8Array(size);
   let at = 0;
@@ -68,7 +75,7 @@ export async function readFormFields(request: Request, repeatable: readonly stri
   const contentType = (request.headers.get("content-type") ?? "").toLowerCase();
   const mediaType = contentType.split(";")[0]!.trim();
   if (mediaType !== "application/x-www-form-urlencoded" && mediaType !== "multipart/form-data") {
-    throw new FormError(415, "send the form as application/x-www-form-urlencoded or multipart/form-data");
+    throw new FormError(415, "content_type", "send the form as application/x-www-form-urlencoded or multipart/form-data");
   }
   const bytes = await readBounded(request, limit);
   const entries: [string, string][] = [];
@@ -80,14 +87,14 @@ export async function readFormFields(request: Request, repeatable: readonly stri
     try {
       form = await new Response(bytes, { headers: { "content-type": request.headers.get("content-type")! } }).formData();
     } catch {
-      throw new FormError(400, "malformed multipart body");
+      throw new FormError(400, "malformed", "malformed multipart body");
     }
     for (const [k, v] of form.entries() as Iterable<[string, unknown]>) {
-      if (typeof v !== "string") throw new FormError(400, "file uploads are not accepted");
+      if (typeof v !== "string") throw new FormError(400, "file_upload", "file uploads are not accepted");
       entries.push([k, v]);
     }
   }
-  if (entries.length > MAX_FIELDS + (repeatable.length ? 64 : 0)) throw new FormError(400, "too many form fields");
+  if (entries.length > MAX_FIELDS + (repeatable.length ? 64 : 0)) throw new FormError(400, "too_many_fields", "too many form fields");
   const fields = new Map<string, string>();
   const lists = new Map<string, string[]>();
   for (const [k, v] of entries) {
@@ -95,7 +102,7 @@ export async function readFormFields(request: Request, repeatable: readonly stri
       lists.set(k, [...(lists.get(k) ?? []), v]);
       continue;
     }
-    if (fields.has(k)) throw new FormError(400, `the field '${k.slice(0, 32)}' was sent more than once`);
+    if (fields.has(k)) throw new FormError(400, "repeated_field", `the field '${k.slice(0, 32)}' was sent more than once`, k.slice(0, 32));
     fields.set(k, v);
   }
   return { single: fields, list: (name) => lists.get(name) ?? [] };

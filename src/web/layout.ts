@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { html, raw, type RawHtml } from "../lib/html.ts";
+import { escapeHtml, html, raw, type RawHtml } from "../lib/html.ts";
+import { languageName, type Lang, type PageLanguage } from "../i18n/index.ts";
 import { pathOf } from "../lib/url.ts";
 
 /**
@@ -31,7 +32,7 @@ a{color:var(--accent)}
 .pill.ok{background:var(--ok-soft);color:var(--ok)}
 .pill.bad{background:var(--danger-soft);color:var(--danger)}
 .facts{display:flex;flex-wrap:wrap;gap:8px 18px;margin:14px 0 0;padding:0;list-style:none;color:var(--muted);font-size:.92rem}
-.facts li::before{content:"•";margin-right:8px;color:var(--line)}
+.facts li::before{content:"•";margin-inline-end:8px;color:var(--line)}
 .facts li:first-child::before{content:none}
 .btn{display:flex;align-items:center;justify-content:center;gap:8px;width:100%;min-height:50px;padding:12px 20px;border-radius:14px;border:1.5px solid transparent;background:var(--accent);color:var(--accent-ink);font:inherit;font-weight:650;text-decoration:none;cursor:pointer;text-align:center}
 .btn:hover{filter:brightness(1.07)}
@@ -40,10 +41,10 @@ a{color:var(--accent)}
 .layout{display:grid;gap:26px;margin-top:24px}
 @media (min-width:720px){.layout{grid-template-columns:1fr 15rem;align-items:start}}
 .steps{list-style:none;margin:0;padding:0;counter-reset:step}
-.steps>li{position:relative;padding:0 0 22px 46px}
+.steps>li{position:relative;padding:0;padding-inline-start:46px;padding-bottom:22px}
 .steps>li:last-child{padding-bottom:0}
-.steps>li::before{counter-increment:step;content:counter(step);position:absolute;left:0;top:-2px;width:32px;height:32px;border-radius:50%;background:var(--accent-soft);color:var(--accent);font-weight:750;display:flex;align-items:center;justify-content:center}
-.steps>li::after{content:"";position:absolute;left:15px;top:36px;bottom:6px;width:2px;background:var(--line)}
+.steps>li::before{counter-increment:step;content:counter(step);position:absolute;inset-inline-start:0;top:-2px;width:32px;height:32px;border-radius:50%;background:var(--accent-soft);color:var(--accent);font-weight:750;display:flex;align-items:center;justify-content:center}
+.steps>li::after{content:"";position:absolute;inset-inline-start:15px;top:36px;bottom:6px;width:2px;background:var(--line)}
 .steps>li:last-child::after{content:none}
 .steps p{color:var(--muted)}
 .qr{background:var(--soft);border:1px solid var(--line);border-radius:16px;padding:16px;text-align:center}
@@ -52,9 +53,9 @@ a{color:var(--accent)}
 .platform{border:1px solid var(--line);border-radius:14px;margin:0 0 10px;background:var(--card)}
 .platform summary{cursor:pointer;list-style:none;display:flex;align-items:center;justify-content:space-between;gap:10px;padding:12px 16px;font-weight:650}
 .platform summary::-webkit-details-marker{display:none}
-.platform summary::after{content:"";width:8px;height:8px;border-right:2px solid var(--muted);border-bottom:2px solid var(--muted);transform:rotate(45deg);margin:-4px 4px 0 0;flex:none}
+.platform summary::after{content:"";width:8px;height:8px;border-right:2px solid var(--muted);border-bottom:2px solid var(--muted);transform:rotate(45deg);margin:-4px 0 0;margin-inline-end:4px;flex:none}
 .platform[open] summary::after{transform:rotate(-135deg);margin-top:4px}
-.platform summary small{color:var(--muted);font-weight:500;margin-left:auto}
+.platform summary small{color:var(--muted);font-weight:500;margin-inline-start:auto}
 .apps{list-style:none;margin:0;padding:0 8px 8px}
 .app{display:flex;align-items:center;gap:14px;padding:10px 8px;border-radius:12px;text-decoration:none;color:var(--text)}
 .app:hover{background:var(--soft)}
@@ -63,7 +64,7 @@ a{color:var(--accent)}
 .app .name{flex:1;min-width:0;font-weight:650;overflow-wrap:break-word}
 .app .name small{display:block;color:var(--muted);font-weight:450;font-size:.85rem}
 .app .get{color:var(--accent);font-weight:650;font-size:.92rem;white-space:nowrap}
-@media (max-width:420px){.app .get .label{display:none}.app .get{font-size:1.3rem}.steps>li{padding-left:40px}.qr svg{max-width:11rem}.card{padding:22px 18px}}
+@media (max-width:420px){.app .get .label{display:none}.app .get{font-size:1.3rem}.steps>li{padding-inline-start:40px}.qr svg{max-width:11rem}.card{padding:22px 18px}}
 .uri{display:block;margin-top:10px;font:.8rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--muted);overflow-wrap:anywhere;word-break:break-all}
 .divider{display:flex;align-items:center;gap:12px;color:var(--muted);font-size:.85rem;margin:14px 0}
 .divider::before,.divider::after{content:"";flex:1;height:1px;background:var(--line)}
@@ -75,7 +76,7 @@ label{display:block;font-weight:650;margin:0 0 6px}
 .inputs:focus-within{border-color:var(--accent);box-shadow:0 0 0 3px var(--accent-soft)}
 .inputs input{flex:1;min-width:0;border:0;outline:0;background:transparent;color:var(--text);font:inherit;padding:12px 14px}
 .inputs input[readonly]{color:var(--muted)}
-.inputs .suffix{display:flex;align-items:center;padding:0 14px;background:var(--soft);color:var(--muted);border-left:1px solid var(--line);max-width:55%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.inputs .suffix{display:flex;align-items:center;padding:0 14px;background:var(--soft);color:var(--muted);border-inline-start:1px solid var(--line);max-width:55%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .alert{border-radius:12px;padding:12px 14px;margin:18px 0 0;background:var(--danger-soft);color:var(--danger);font-weight:550;overflow-wrap:anywhere}
 .success-mark,.status-mark{width:56px;height:56px;border-radius:50%;display:flex;align-items:center;justify-content:center;margin-bottom:6px}
 .success-mark{background:var(--ok-soft);color:var(--ok)}
@@ -85,11 +86,17 @@ label{display:block;font-weight:650;margin:0 0 6px}
 .more{margin-top:22px}
 .nested{padding:0 12px 2px}
 footer{max-width:46rem;margin:20px auto 0;padding:0 8px;text-align:center;color:var(--muted);font-size:.84rem}
+.langs{max-width:46rem;margin:18px auto 0;padding:0 8px;font-size:.84rem}
+.langs ul{list-style:none;display:flex;flex-wrap:wrap;justify-content:center;gap:4px 14px;margin:0;padding:0}
+.langs a{color:var(--muted);text-decoration:none}
+.langs a:hover{text-decoration:underline}
+.langs [aria-current]{color:var(--text);font-weight:650}
+:lang(ja) h1,:lang(ja) h2{word-break:auto-phrase}
 .topnav{display:flex;flex-wrap:wrap;align-items:center;gap:6px 4px;margin:0 0 14px;padding:0 4px}
 .topnav a{padding:8px 12px;border-radius:10px;color:var(--muted);font-weight:600;text-decoration:none}
 .topnav a:hover{background:var(--card)}
 .topnav a[aria-current=page]{background:var(--card);color:var(--text);box-shadow:0 1px 2px rgba(16,24,40,.06)}
-.topnav form{margin:0 0 0 auto}
+.topnav form{margin:0;margin-inline-start:auto}
 .topnav .who{color:var(--muted);font-size:.9rem;padding:0 8px;overflow-wrap:anywhere}
 .field-error{color:var(--danger);font-size:.9rem;font-weight:550;margin-top:6px}
 .inputs:has([aria-invalid=true]){border-color:var(--danger)}
@@ -101,8 +108,8 @@ section{margin-top:30px}
 section>h2{font-size:1.15rem;margin-bottom:10px}
 .table-wrap{overflow-x:auto;margin:0 -4px;padding:0 4px}
 table.list{width:100%;border-collapse:collapse;font-size:.93rem}
-table.list caption{text-align:left;color:var(--muted);font-size:.86rem;padding-bottom:6px}
-table.list th{text-align:left;color:var(--muted);font-weight:650;font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;padding:8px 10px;border-bottom:1px solid var(--line)}
+table.list caption{text-align:start;color:var(--muted);font-size:.86rem;padding-bottom:6px}
+table.list th{text-align:start;color:var(--muted);font-weight:650;font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;padding:8px 10px;border-bottom:1px solid var(--line)}
 table.list td{padding:10px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
 table.list tr:last-child td{border-bottom:0}
 table.list td form{margin:0}
@@ -114,7 +121,7 @@ table.list td form{margin:0}
 .kv{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px;margin:12px 0 0}
 .kv dt{color:var(--muted)}
 .kv dd{margin:0;overflow-wrap:anywhere}
-.mark{display:inline-block;margin-left:6px}
+.mark{display:inline-block;margin-inline-start:6px}
 td .pill{white-space:nowrap}
 .note{display:block;color:var(--muted);font-size:.86rem}
 @media (max-width:560px){.topnav{gap:4px 0}.topnav a{padding:8px 9px}.topnav .who{display:none}}
@@ -208,6 +215,12 @@ export interface PageOptions {
   body: RawHtml;
   narrow?: boolean;
   footer?: RawHtml | string | null;
+  language: PageLanguage;
+  /**
+   * The picker's links are `${languageQuery}lang=xx` ("?TOKEN&", "?t=TOKEN&"); no picker without it (a page
+   * answering a POST).
+   */
+  languageQuery?: string | null;
   /** A navigation bar above the card (the account pages). */
   nav?: RawHtml | null;
   /** A wider page (the admin console's tables). */
@@ -216,10 +229,33 @@ export interface PageOptions {
   scripts?: string[];
 }
 
+/**
+ * Links to this page in each offered language, each named in its own language. The same for every page of a site
+ * but for the query in front of `lang=`, so it is drawn once per language and offer and the query is put in.
+ */
+function languagePicker(language: PageLanguage, query: string): string {
+  if (language.offered.length < 2) return "";
+  const id = `${language.lang}\u0000${language.m.text("language_picker")}\u0000${language.offered.join(",")}`;
+  let parts = pickers.get(id);
+  if (!parts) {
+    const item = (l: Lang) =>
+      l === language.lang
+        ? html`<li><span aria-current="true" lang="${l}">${languageName(l)}</span></li>`
+        : html`<li><a href="${raw(QUERY_MARK)}lang=${l}" hreflang="${l}" lang="${l}">${languageName(l)}</a></li>`;
+    parts = html`<nav class="langs" aria-label="${language.m.text("language_picker")}"><ul>${language.offered.map(item)}</ul></nav>`.value.split(QUERY_MARK);
+    if (pickers.size >= 1000) pickers.clear();
+    pickers.set(id, parts);
+  }
+  return parts.join(escapeHtml(query));
+}
+const pickers = new Map<string, string[]>();
+const QUERY_MARK = "\u0000";
+
 export function renderPage(o: PageOptions): string {
   const assets = relativePath(o.path, "/assets/");
+  const { lang, dir } = o.language;
   return html`<!doctype html>
-<html lang="en">
+<html lang="${lang}" dir="${dir}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -232,12 +268,13 @@ ${(o.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
 </head>
 <body>
 <div class="wrap${o.narrow ? " narrow" : ""}${o.wide ? " wide" : ""}">
-${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width="30" height="30"><span>${o.brand}</span></div>` : ""}
+${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width="30" height="30"><bdi>${o.brand}</bdi></div>` : ""}
 ${o.nav ?? ""}
 <main class="card">
 ${o.body}
 </main>
 ${o.footer ? html`<footer>${o.footer}</footer>` : ""}
+${o.languageQuery ? raw(languagePicker(o.language, o.languageQuery)) : ""}
 </div>
 </body>
 </html>

@@ -29,6 +29,8 @@ export interface FieldOptions {
   verbatim?: boolean;
   /** The on-screen keyboard to offer (e.g. "numeric" for a one-time code). */
   inputmode?: "numeric" | "text" | "email";
+  /** The box's writing direction when it is not the page's: an address (name@host) is "ltr" on an Arabic page. */
+  dir?: "ltr" | "rtl";
 }
 
 /** A labelled input with its hint and its error. */
@@ -36,7 +38,7 @@ export function field(o: FieldOptions): RawHtml {
   const described = [o.error ? `${o.id}-error` : null, o.hint ? `${o.id}-hint` : null].filter(Boolean).join(" ");
   const value = o.value === null || o.value === undefined ? null : String(o.value);
   return html`<div class="field"><label for="${o.id}">${o.label}</label>
-<div class="inputs"><input id="${o.id}" name="${o.name}"${value !== null ? html` value="${value}"` : ""}${o.readonly ? html` readonly` : ""} type="${o.type ?? "text"}"${
+<div class="inputs"${o.dir ? html` dir="${o.dir}"` : ""}><input id="${o.id}" name="${o.name}"${value !== null ? html` value="${value}"` : ""}${o.readonly ? html` readonly` : ""} type="${o.type ?? "text"}"${
     o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ""
   }${o.required ? html` required` : ""}${o.autofocus ? html` autofocus` : ""}${o.minlength !== undefined ? html` minlength="${o.minlength}"` : ""}${
     o.maxlength !== undefined ? html` maxlength="${o.maxlength}"` : ""
@@ -47,14 +49,14 @@ ${o.hint ? html`<div class="hint" id="${o.id}-hint">${o.hint}</div>` : ""}${o.er
 }
 
 /** The error of a whole form, announced when the page loads. */
-export function formError(text: string | null | undefined): RawHtml | "" {
+export function formError(text: RawHtml | string | null | undefined): RawHtml | "" {
   return text ? html`<div class="alert" role="alert">${text}</div>` : "";
 }
 
 export type FlashKind = "ok" | "error" | "info";
 
 /** A message about what the last action did, at the top of the page. Errors are announced; the rest are polite. */
-export function flash(kind: FlashKind, text: string): RawHtml {
+export function flash(kind: FlashKind, text: RawHtml | string): RawHtml {
   return html`<div class="flash ${kind}" role="${kind === "error" ? "alert" : "status"}">${text}</div>`;
 }
 
