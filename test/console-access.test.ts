@@ -250,6 +250,20 @@ describe("console access", () => {
     expect(query<{ source: string }>(sb, "SELECT source FROM audit_events WHERE type = 'key.deleted'").at(-1)!.source).toBe("web");
   });
 
+  test("the console speaks the reader's language (Accept-Language, ?lang=), right to left in Arabic", async () => {
+    const en = await ada.get("/admin"); // English by default
+    expect(en.text).toContain("<h1>Dashboard</h1>");
+    const german = await fetch(`${server.url}/admin/invites`, { headers: { Cookie: [...ada.cookies].map(([k, v]) => `${k}=${v}`).join("; "), "Accept-Language": "de-CH, en;q=0.5" } });
+    const text = await german.text();
+    expect(german.headers.get("content-language")).toBe("de");
+    expect(text).toContain("Einladungen");
+    expect(text).toContain("Übersicht");
+    const ar = await ada.get("/admin?lang=ar");
+    expect(ar.text).toContain('lang="ar" dir="rtl"');
+    expect(ar.text).toContain("لوحة المعلومات");
+    await ada.get("/admin?lang=en");
+  });
+
   test("audit export: CSV and JSON of the filtered rows, formula cells defused", async () => {
     const csv = await ada.get("/admin/audit/export.csv?type=invite.*");
     expect(csv.status).toBe(200);
