@@ -197,6 +197,16 @@ if (!haveBrowser && process.env.CI) {
 
       await page.goto(`${server.url}/admin/outbox`);
       await shoot(page, "outbox");
+
+      // In Arabic: right to left, country names from Intl, nothing sticking out at 390 px.
+      await page.goto(`${server.url}/admin?lang=ar`);
+      expect(await page.locator("html").getAttribute("dir")).toBe("rtl");
+      expect(await page.locator("h1").innerText()).toBe("لوحة المعلومات");
+      await shoot(page, "dashboard-ar");
+      await page.goto(`${server.url}/admin/map`);
+      expect(await page.locator("table.list").innerText()).toContain("اليابان");
+      await shoot(page, "map-ar");
+      await page.goto(`${server.url}/admin?lang=en`);
       expect(problems).toEqual([]);
       await context.close();
     });

@@ -10,7 +10,7 @@ import { checkSignedInPost, currentSession, originMatches, originOfAnyHost, type
 import { findAccount, type Account } from "../accounts/service.ts";
 import { isAdmin } from "../accounts/roles.ts";
 import { consoleText, type ConsoleText } from "./messages.ts";
-import type { PageLanguage } from "../i18n/index.ts";
+import { languageHeaders, type PageLanguage } from "../i18n/index.ts";
 import { languagesOf } from "../web/language.ts";
 
 /**
@@ -99,7 +99,7 @@ export function consolePage(o: ConsolePageOptions): Response {
     : null;
   const body = html`${o.notice ? flash(o.notice.kind, o.notice.text) : ""}${o.body}`;
   const page = renderPage({ title: `${o.title} · ${M.consoleTitle}`, path, brand: o.admin ? `${o.admin.host.name} · ${M.consoleTitle}` : M.consoleTitle, body, nav, wide: true, scripts: [relativePath(path, paths.script)], language: o.language, languageQuery: o.admin ? "?" : null });
-  return new Response(page, { status: o.status ?? 200, headers: formPageHeaders({ "Content-Security-Policy": CONSOLE_CSP, "Content-Language": o.language.lang, Vary: "Accept-Language, Cookie", ...(o.headers ?? {}) }) });
+  return new Response(page, { status: o.status ?? 200, headers: formPageHeaders({ "Content-Security-Policy": CONSOLE_CSP, ...languageHeaders(o.language), ...(o.headers ?? {}) }) });
 }
 
 export function problemPage(paths: ConsolePaths, path: string, status: number, title: string, text: string, admin: Admin | null, language: PageLanguage): Response {
@@ -195,3 +195,16 @@ export function pager(M: ConsoleText, path: string, params: URLSearchParams, nex
 }
 
 export const params = (request: Request) => new URL(request.url).searchParams;
+
+const regionNames = new Map<string, Intl.DisplayNames>();
+
+/** A country's name in the page's language (Intl.DisplayNames), or its code when Intl does not know it. */
+export function countryName(admin: Admin, code: string): string {
+  let names = regionNames.get(admin.language.lang);
+  if (!names) regionNames.set(admin.language.lang, (names = new Intl.DisplayNames([admin.language.lang], { type: "region", fallback: "code" })));
+  try {
+    return names.of(code) ?? code;
+  } catch {
+    return code;
+  }
+}

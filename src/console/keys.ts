@@ -4,9 +4,8 @@ import { html, type RawHtml } from "../lib/html.ts";
 import { formatDuration, parseDuration } from "../lib/duration.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, field, formError, humanTime, postButton, table } from "../web/parts.ts";
-import { countryNameOf } from "../audit/geoip.ts";
 import { KeyOptionError, SCOPES, createApiKey, deleteApiKey, isScope, keyScopes, listApiKeys, rotateApiKey, setApiKeyDisabled, type ApiKey } from "../keys/service.ts";
-import { confirmPage, consolePage, params, adminProblem, readAdminPost, requireAdmin, seeOther, type Admin, type ConsolePaths } from "./frame.ts";
+import { countryName, confirmPage, consolePage, params, adminProblem, readAdminPost, requireAdmin, seeOther, type Admin, type ConsolePaths } from "./frame.ts";
 
 /**
  * ADMIN_PATH/keys: create (the secret shown once), list with scopes, ceilings, expiry and last use (time, address and
@@ -43,7 +42,7 @@ export function keyPages(ctx: AppContext, paths: ConsolePaths) {
         html`${keyScopes(k).map((s) => html`<span class="mono">${s}</span> `)}`,
         ceilings,
         k.expiresAt ? humanTime(k.expiresAt) : M.common.never,
-        k.lastUsedAt ? html`${humanTime(k.lastUsedAt)}<span class="note">${k.lastUsedIp ?? ""}${loc ? ` · ${countryNameOf(loc.countryCode) ?? loc.countryCode}` : ""}</span>` : M.common.never,
+        k.lastUsedAt ? html`${humanTime(k.lastUsedAt)}<span class="note">${k.lastUsedIp ?? ""}${loc ? ` · ${countryName(admin, loc.countryCode)}` : ""}</span>` : M.common.never,
         k.disabled ? html`<span class="pill bad">${M.keys.states.disabled}</span>` : expired ? html`<span class="pill warn">${M.keys.states.expired}</span>` : html`<span class="pill ok">${M.keys.states.on}</span>`,
         html`<div class="actions">${k.disabled ? act("enable", M.keys.enable, "ghost") : act("disable", M.keys.disable, "ghost-danger")}${act("rotate", M.keys.rotate, "ghost")}${act("delete", M.keys.del, "ghost-danger")}</div>`,
       ];

@@ -10,8 +10,7 @@ import { html, raw, type RawHtml } from "../lib/html.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { table } from "../web/parts.ts";
 import { AUDIT_TYPES, countEventsByCountry } from "../audit/service.ts";
-import { countryNameOf } from "../audit/geoip.ts";
-import { consolePage, params, requireAdmin, select, type ConsolePaths } from "./frame.ts";
+import { countryName, consolePage, params, requireAdmin, select, type ConsolePaths } from "./frame.ts";
 
 /**
  * ADMIN_PATH/map: audit events by country over a window, as a world map drawn on the server (world-atlas 1:110m
@@ -74,7 +73,7 @@ export function mapPage(ctx: AppContext, paths: ConsolePaths) {
     const drawn = shapes();
     const paths_ = drawn.countries.map((c) => {
       const n = c.code ? counts.get(c.code) ?? 0 : 0;
-      const label = `${c.code ? countryNameOf(c.code) ?? c.name : c.name}: ${n}`;
+      const label = `${c.code ? countryName(admin, c.code) : c.name}: ${n}`;
       // Log scale, so one busy country does not wash out the rest.
       return n > 0
         ? raw(`<path class="hit" fill-opacity="${(0.2 + 0.8 * (Math.log1p(n) / Math.log1p(max))).toFixed(2)}" d="${c.d}"><title>${escapeText(label)}</title></path>`)
@@ -82,7 +81,7 @@ export function mapPage(ctx: AppContext, paths: ConsolePaths) {
     });
     const svg = html`<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${M.map.mapLabel(total, counts.size)}" xmlns="http://www.w3.org/2000/svg"><path class="sea" d="${drawn.sphere}"></path>${paths_}</svg>`;
     const tableRows = rows.map((r): (RawHtml | string)[] => [
-      r.code ? html`<a href="${relativePath(path, paths.audit)}?country=${r.code}${type ? `&type=${encodeURIComponent(type)}` : ""}">${countryNameOf(r.code) ?? r.code}</a> <span class="muted small">${r.code}</span>` : M.map.unknown,
+      r.code ? html`<a href="${relativePath(path, paths.audit)}?country=${r.code}${type ? `&type=${encodeURIComponent(type)}` : ""}">${countryName(admin, r.code)}</a> <span class="muted small">${r.code}</span>` : M.map.unknown,
       String(r.n),
     ]);
     const body = html`<h1>${M.map.title}</h1>
