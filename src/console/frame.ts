@@ -12,6 +12,7 @@ import { isAdmin } from "../accounts/roles.ts";
 import { consoleText, type ConsoleText } from "./messages.ts";
 import { languageHeaders, type PageLanguage } from "../i18n/index.ts";
 import { languagesOf } from "../web/language.ts";
+import { FORM_PROBLEM_TEXT } from "../account/frame.ts";
 
 /**
  * What every console page shares: the paths under [server] admin_path, the address gate ([server] admin_allow),
@@ -153,7 +154,7 @@ export async function readAdminPost(ctx: AppContext, request: Request, paths: Co
     fields = await readFormFields(request, LIST_FIELDS);
   } catch (e) {
     if (!(e instanceof FormError)) throw e;
-    return adminProblem(paths, path, e.status, admin, M.refused.unreadableTitle, `${e.message}.`);
+    return adminProblem(paths, path, e.status, admin, M.refused.unreadableTitle, admin.language.m.text(FORM_PROBLEM_TEXT[e.problem], { field: e.field ?? "" }));
   }
   if (checkSignedInPost(request, admin.signedIn, fields.single) !== "ok") return adminProblem(paths, path, 403, admin, M.refused.staleTitle, M.refused.stale);
   return { admin, fields };
