@@ -156,6 +156,8 @@ describe("invited check", () => {
       expect(r.stdout).toMatch(/^permissions\s+ok\s+.*invited\.db \(and its -wal, -shm\) open to the owner only$/m);
       expect(r.stdout).toMatch(/^geoip\s+ok\s+built-in .*NRO.*lookup works \(193\.0\.6\.139 -> NL\)$/m);
       expect(r.stdout).toMatch(/^proxies\s+ok\s+no X-Forwarded-For from peers outside trusted_proxies in the last 7 days$/m);
+      // example.com (the sandbox host) has no provider and no redeeming key: its accounts would reach no server.
+      expect(r.stdout).toMatch(/^downstream\s+warn\s+example.com: no provider and no key with invite:redeem or invite:xmpp/m);
       expect(r.stdout).toContain(`  database.path = ${JSON.stringify(sb.db)}\n`);
       expect(r.stdout).toContain('  server.shutdown_timeout = "5s"\n');
       expect(r.stdout).toContain('  server.idle_timeout = "30s"\n');
@@ -168,7 +170,7 @@ describe("invited check", () => {
       expect(json.code).toBe(0);
       const report = JSON.parse(json.stdout);
       expect(report.ok).toBe(true);
-      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "permissions", "migrations", "usernames", "geoip", "proxies", "prosody example.com"]);
+      expect(report.checks.map((c: { name: string }) => c.name)).toEqual(["config", "database", "permissions", "migrations", "usernames", "downstream", "geoip", "proxies", "prosody example.com"]);
       expect(report.checks[1].detail).toContain("quick_check ok");
       expect(report.settings["database.busy_timeout"]).toBe("5s");
       expect(report.settings["server.max_body_size"]).toBe(1048576);

@@ -407,3 +407,31 @@ describe("host settings", () => {
     expect(dead.headers.get("location")).toBe(`./join?${invite.token}`);
   });
 });
+
+describe("the success page says only what is true for the host", () => {
+  test("without a provider the account lives in invited alone: no app list, a link to sign in here", async () => {
+    const invite = await createInvite(sb);
+    const r = await register(server, invite.token, "onlyhere", "correct horse battery");
+    expect(r.status).toBe(200);
+    const page = await r.text();
+    expect(page).toContain("no chat server has it yet");
+    expect(page).toContain('href="./account/login"');
+    expect(page).not.toContain("Next: sign in from an app");
+  });
+
+  test("with a provider the apps are offered", async () => {
+    const other = sandbox('[hosts."example.com"]\npublic_url = "https://example.com"\n[hosts."example.com".provision]\ntype = "command"\ncommand = ["true"]\n');
+    const s = await startServer(other);
+    try {
+      const invite = await createInvite(other);
+      const r = await register(s, invite.token, "downstream", "correct horse battery");
+      expect(r.status).toBe(200);
+      const page = await r.text();
+      expect(page).toContain("Next: sign in from an app");
+      expect(page).not.toContain("no chat server has it yet");
+    } finally {
+      await s.stop();
+      other.cleanup();
+    }
+  });
+});

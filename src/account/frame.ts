@@ -78,7 +78,7 @@ export function accountPage(o: FrameOptions): Response {
 <bdi class="who">${o.signedIn.session.username}@${o.signedIn.host.name}</bdi>${postButton({ action: relativePath(path, paths.logout), csrf: o.signedIn.csrf, label: m.text("account_sign_out"), kind: "ghost", small: true })}</nav>`
     : null;
   const body = html`${o.notice ? flash(o.notice.kind, o.notice.text) : ""}${o.body}`;
-  const page = renderPage({ title: o.title, path, brand: o.host?.name ?? null, body, nav, language, languageQuery: o.languageQuery ?? null });
+  const page = renderPage({ title: o.title, path, brand: o.host?.name ?? null, site: o.host ?? null, body, nav, language, languageQuery: o.languageQuery ?? null });
   return new Response(page, { status: o.status ?? 200, headers: formPageHeaders({ ...languageHeaders(language), ...(o.headers ?? {}) }) });
 }
 

@@ -148,6 +148,12 @@ export interface HostConfig {
   userInvites: UserInvitesConfig;
   /** The account page shows the (stored, prefix-cut) address of each event and session, not only its location. */
   showIpToUser: boolean;
+  /** Shown on every page of the host in place of its name. */
+  siteName: string | null;
+  /** "Questions? Ask ...": an address, or an http(s)/mailto:/xmpp: URL. */
+  contact: string | null;
+  termsUrl: string | null;
+  privacyUrl: string | null;
 }
 
 export interface Config {
@@ -161,6 +167,8 @@ export interface Config {
     maxBodySize: number;
     idleTimeout: number;
     requestLog: boolean;
+    /** Where GET / sends people (302) when no host's page lives at "/"; null: a small page naming the hosts. */
+    homeUrl: string | null;
     metricsAllow: string[];
     /** The language of pages that belong to no host (a dead link on a path several hosts share). */
     defaultLanguage: Lang;
@@ -363,6 +371,10 @@ function readHost(name: string, s: Section): HostConfig {
     signin: NO_SIGNIN,
     userInvites: readUserInvites(s.table_("user_invites")),
     showIpToUser: s.bool("show_ip_to_user", false),
+    siteName: shortText(s, "site_name", 80),
+    contact: readContact(s),
+    termsUrl: optionalHttpUrl(s, "terms_url"),
+    privacyUrl: optionalHttpUrl(s, "privacy_url"),
   };
   if (host.usernameMinLength > host.usernameMaxLength) s.fail("username_min_length", "is greater than username_max_length");
   if (host.userInvites.ttl > inviteMaxTtl) s.fail("user_invites", "ttl is longer than invite_max_ttl");
@@ -501,6 +513,32 @@ function readReserved(hostName: string, s: Section): string[] {
       }),
     ),
   ];
+}
+
+/** An optional one-line text shown on pages: at most `max` characters, no control characters. */
+function shortText(s: Section, key: string, max: number): string | null {
+  const v = s.optionalString(key);
+  if (v !== null && (v.length > max || /\p{C}/u.test(v))) s.fail(key, `must be at most ${max} characters without control characters`);
+  return v;
+}
+
+function optionalHttpUrl(s: Section, key: string): string | null {
+  const v = s.optionalString(key);
+  return v === null ? null : httpUrl(s, key, v);
+}
+
+/** `contact`: an address people can write to (user@host) or a link (http, https, mailto, xmpp). */
+function readContact(s: Section): string | null {
+  const v = shortText(s, "contact", 200);
+  if (v === null) return null;
+  if (/^(https?|mailto|xmpp):/i.test(v)) {
+    try {
+      new URL(v);
+    } catch {
+      s.fail("contact", `is not a valid URL: ${JSON.stringify(v)}`);
+    }
+  } else if (!/^[^\s@]+@[^\s@]+$/.test(v)) s.fail("contact", 'must be an address like "admin@example.org" or an http(s), mailto: or xmpp: URL');
+  return v;
 }
 
 function readApps(s: Section): ClientApp[] | null {
@@ -912,8 +950,11 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
     accountPath: path_(server, "account_path", "/account"),
     adminPath: path_(server, "admin_path", "/admin"),
     adminAllow,
+    homeUrl: null,
   };
   if (serverCfg.adminPath === "/") server.fail("admin_path", 'must not be "/"');
+  const homeUrl = server.optionalString("home_url");
+  if (homeUrl !== null) serverCfg.homeUrl = httpUrl(server, "home_url", homeUrl);
   if (serverCfg.accountPath === "/") server.fail("account_path", 'must not be "/"');
   if (serverCfg.idleTimeout < 1 || serverCfg.idleTimeout > 255) server.fail("idle_timeout", "must be between 1s and 255s");
   serverCfg.idleTimeout = Math.round(serverCfg.idleTimeout);

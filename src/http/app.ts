@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context.ts";
 import { invitesApi, invitesApiError, invitesApiNotAllowed } from "../invites/prosody-api.ts";
+import { homePage } from "../pages/home.ts";
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { accountPages } from "../account/routes.ts";
@@ -45,7 +46,8 @@ export function createApp(ctx: AppContext) {
     .use(registrationPages(ctx))
     .use(accountPages(ctx))
     .use(consolePages(ctx))
-    .use(assetRoutes(ctx));
+    .use(assetRoutes(ctx))
+    .use(homePage(ctx));
 }
 
 function plain(status: number, message: string, extra: Record<string, string> = {}): Response {

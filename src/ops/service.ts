@@ -218,9 +218,33 @@ function checkDatabase(config: Config, quick: boolean, add: (name: string, statu
       add("migrations", "ok", `${applied.n} applied, none pending`);
     }
     checkUsernames(config, sqlite, add);
+    checkAccountsReachServer(config, sqlite, add);
   } finally {
     sqlite.close();
   }
+}
+
+/**
+ * A real host whose accounts reach no real server: no provider, and no key a downstream could redeem invites with
+ * (invite:redeem, or invite:xmpp for Prosody's module). People would register and then find they cannot sign in
+ * anywhere. localhost is left alone: that is a first try on a checkout.
+ */
+function checkAccountsReachServer(config: Config, sqlite: Sqlite, add: (name: string, status: CheckStatus, detail: string) => void): void {
+  if (!sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'api_keys'").get()) return;
+  const redeeming = new Set(
+    (sqlite.query("SELECT DISTINCT host FROM api_keys, json_each(api_keys.scopes) WHERE json_each.value IN ('invite:redeem', 'invite:xmpp')").all() as { host: string }[]).map((r) => r.host),
+  );
+  const stranded = Object.values(config.hosts).filter((h) => h.name !== "localhost" && h.provision.type === "none" && !redeeming.has(h.name));
+  if (stranded.length === 0) {
+    add("downstream", "ok", "every host creates its accounts on a real server (a provider, or a key that redeems invites)");
+    return;
+  }
+  add(
+    "downstream",
+    "warn",
+    `${stranded.map((h) => h.name).join(", ")}: no provider and no key with invite:redeem or invite:xmpp, so accounts registered there exist in invited alone; ` +
+      "set [hosts.NAME.provision] (docs/provisioning.md) or load Prosody's mod_invited (docs/prosody.md)",
+  );
 }
 
 /** One line per host: when its Prosody (mod_invited) last reported, and whether apps are offered in-band registration. */

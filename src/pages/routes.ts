@@ -152,7 +152,7 @@ export function landingPages(ctx: AppContext) {
     const body = landingBody(invite, host, token, uri, path, request.headers.get("user-agent"), language);
     const footer = m.html("landing_footer");
     const vary = languageHeaders(language, ["User-Agent"]);
-    return new Response(renderPage({ title, path, brand: host.name, body, footer, language, languageQuery: landingQuery(token) }), {
+    return new Response(renderPage({ title, path, brand: host.name, site: host, body, footer, language, languageQuery: landingQuery(token) }), {
       status: 200,
       headers: pageHeaders(uri ? { Link: `<${uri}>; rel="alternate"`, ...vary } : vary),
     });

@@ -154,13 +154,22 @@ ${field({ id: "password_confirm", name: "password_confirm", label: m.text("form_
 <div class="divider">${m.html("form_or")}</div>
 <a class="btn ghost" href="${landing}">${m.html("form_back")}</a>`;
   const languageQuery = `?t=${safeToken(v.token)}&`;
-  return new Response(renderPage({ title, path: v.path, brand: host.name, body, narrow: true, language, languageQuery }), {
+  return new Response(renderPage({ title, path: v.path, brand: host.name, site: host, body, narrow: true, language, languageQuery }), {
     status,
     headers: { ...FORM_HEADERS, ...languageHeaders(language) },
   });
 }
 
-function successPage(path: string, host: HostConfig, username: string, reset: boolean, userAgent: string | null, language: PageLanguage): Response {
+/**
+ * Without a provider the account exists in invited alone: no app can sign in with it, so the page does not say so.
+ * It points to the account page instead, where the member can sign in (when the host's sign-in is on).
+ */
+function localNext(path: string, host: HostConfig, accountPath: string, m: PageLanguage["m"]): RawHtml | string {
+  const signIn = host.signin.type === "none" ? "" : html`<a class="btn" href="${relativePath(path, `${accountPath}/login`)}">${m.html("signin_submit")}</a>`;
+  return html`<h2 class="more">${m.html("success_local_title")}</h2><p class="muted">${m.html("success_local_text")}</p>${signIn}`;
+}
+
+function successPage(path: string, host: HostConfig, username: string, reset: boolean, userAgent: string | null, language: PageLanguage, accountPath: string): Response {
   const { m } = language;
   const address = `${username}@${host.name}`;
   const apps = appsFor(host);
@@ -171,11 +180,9 @@ function successPage(path: string, host: HostConfig, username: string, reset: bo
 <code class="big-addr" dir="ltr">${address}</code>
 <p class="muted small">${m.html("success_safety")}</p>
 ${
-    apps.length > 0 && !reset
-      ? html`<h2 class="more">${m.html("success_next_title")}</h2><p class="muted">${m.html("success_next_text")}</p>${renderAppList(apps, relativePath(path, "/assets/"), userAgent, m)}`
-      : ""
+    reset ? "" : host.provision.type === "none" ? localNext(path, host, accountPath, m) : apps.length > 0 ? html`<h2 class="more">${m.html("success_next_title")}</h2><p class="muted">${m.html("success_next_text")}</p>${renderAppList(apps, relativePath(path, "/assets/"), userAgent, m)}` : ""
   }`;
-  return new Response(renderPage({ title: m.text(reset ? "success_title_reset" : "success_title"), path, brand: host.name, body, narrow: true, language }), {
+  return new Response(renderPage({ title: m.text(reset ? "success_title_reset" : "success_title"), path, brand: host.name, site: host, body, narrow: true, language }), {
     status: 200,
     headers: pageHeaders(languageHeaders(language)),
   });
@@ -261,7 +268,7 @@ export function registrationPages(ctx: AppContext) {
     const redeem = invite?.kind === "reset" ? resetPasswordWithInvite : registerWithInvite;
     const result = await redeem(ctx, origin, { token, username, password, passwordConfirm });
     const hostLanguage = (host: HostConfig) => languagesOf(ctx, host).choose(request);
-    if (result.ok) return successPage(path, result.host, result.username, result.kind === "reset", request.headers.get("user-agent"), hostLanguage(result.host));
+    if (result.ok) return successPage(path, result.host, result.username, result.kind === "reset", request.headers.get("user-agent"), hostLanguage(result.host), ctx.config.server.accountPath);
     if (result.reason === "throttled" && result.host) {
       const wait = result.retryAfterMs ?? 60_000;
       const language = hostLanguage(result.host);

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { escapeHtml, html, raw, type RawHtml } from "../lib/html.ts";
 import { languageName, type Lang, type PageLanguage } from "../i18n/index.ts";
 import { pathOf } from "../lib/url.ts";
+import type { HostConfig } from "../config/index.ts";
 
 /**
  * The one stylesheet every page carries inline. The CSP allows exactly this text (by hash), so the pages need no
@@ -227,6 +228,29 @@ export interface PageOptions {
   wide?: boolean;
   /** Same-origin script files (relative URLs), loaded deferred; the page must send a CSP allowing script-src 'self'. */
   scripts?: string[];
+  /** The host's own name, contact and policies, when the page belongs to a host. */
+  site?: SiteInfo | null;
+}
+
+export type SiteInfo = Pick<HostConfig, "siteName" | "contact" | "termsUrl" | "privacyUrl">;
+
+/** "Questions? Ask …", terms and privacy links: the host's settings, in the page's language. */
+function siteLinks(site: SiteInfo | null | undefined, language: PageLanguage): RawHtml | "" {
+  if (!site || (!site.contact && !site.termsUrl && !site.privacyUrl)) return "";
+  const { m } = language;
+  // The whole sentence is the link when the contact is a URL, so no language needs markup inside its message.
+  const shown = site.contact?.replace(/^(mailto|xmpp):/i, "") ?? "";
+  const contact = site.contact
+    ? /^(https?|mailto|xmpp):/i.test(site.contact)
+      ? html`<a href="${site.contact}">${m.html("site_contact", { contact: shown })}</a>`
+      : m.html("site_contact", { contact: shown })
+    : null;
+  const parts = [
+    contact,
+    site.termsUrl ? html`<a href="${site.termsUrl}">${m.html("site_terms")}</a>` : null,
+    site.privacyUrl ? html`<a href="${site.privacyUrl}">${m.html("site_privacy")}</a>` : null,
+  ].filter((p) => p !== null);
+  return html`<footer class="site">${parts.map((p, i) => html`${i > 0 ? raw(" · ") : ""}${p}`)}</footer>`;
 }
 
 /**
@@ -268,12 +292,13 @@ ${(o.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
 </head>
 <body>
 <div class="wrap${o.narrow ? " narrow" : ""}${o.wide ? " wide" : ""}">
-${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width="30" height="30"><bdi>${o.brand}</bdi></div>` : ""}
+${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width="30" height="30"><bdi>${o.site?.siteName ?? o.brand}</bdi></div>` : ""}
 ${o.nav ?? ""}
 <main class="card">
 ${o.body}
 </main>
 ${o.footer ? html`<footer>${o.footer}</footer>` : ""}
+${siteLinks(o.site, o.language)}
 ${o.languageQuery ? raw(languagePicker(o.language, o.languageQuery)) : ""}
 </div>
 </body>
