@@ -21,6 +21,8 @@ import { confirmPage, consolePage, pager, params, adminProblem, readAdminPost, r
  */
 
 const ACTIONS = ["disable", "enable", "delete", "reset", "role_add", "role_remove"] as const;
+/** A popular inviter's page lists the first ones; `invited user tree` shows them all. */
+const INVITEES_SHOWN = 200;
 type Action = (typeof ACTIONS)[number];
 
 export function accountPages(ctx: AppContext, paths: ConsolePaths) {
@@ -83,7 +85,9 @@ ${facts([
 ${field({ id: "role", name: "role", label: M.accounts.roleName, maxlength: 64, verbatim: true, hint: M.accounts.roleHint })}<button class="btn ghost" type="submit">${M.accounts.roleAdd}</button></form>
 <section><h2>${M.accounts.invitees}</h2>${
       profile.invitees.length
-        ? html`<ul class="tree">${profile.invitees.map((i) => html`<li><a class="mono" href="${relativePath(here, pathOf(i.username))}">${i.username}</a> <span class="muted small">${humanTime(i.createdAt)}</span></li>`)}</ul>`
+        ? html`<ul class="tree">${profile.invitees.slice(0, INVITEES_SHOWN).map((i) => html`<li><a class="mono" href="${relativePath(here, pathOf(i.username))}">${i.username}</a> <span class="muted small">${humanTime(i.createdAt)}</span></li>`)}</ul>${
+            profile.invitees.length > INVITEES_SHOWN ? html`<p class="muted">${M.accounts.moreInvitees(profile.invitees.length - INVITEES_SHOWN)}</p>` : ""
+          }`
         : html`<p class="muted">${M.accounts.noInvitees}</p>`
     }</section>
 <section><h2>${M.accounts.events}</h2>${table({ head: [...M.accounts.eventsHead], rows: events.map((e) => [humanTime(e.at), html`<span class="mono">${e.type}</span>`, e.source, e.countryCode ?? ""]), empty: M.audit.empty, stack: true })}</section>`;
