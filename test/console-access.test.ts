@@ -250,6 +250,43 @@ describe("console access", () => {
     expect(query<{ source: string }>(sb, "SELECT source FROM audit_events WHERE type = 'key.deleted'").at(-1)!.source).toBe("web");
   });
 
+  test("lists page by keyset and filter: invites by status and creator, accounts by name; a key rotates with grace", async () => {
+    for (let i = 0; i < 52; i++) expect((await cli(["invite", "create", "example.com", "--note", `bulk ${i}`], { config: sb.config })).code).toBe(0);
+    const rows = (html: string) => [...html.matchAll(/<a href="\.\/invites\/([0-9A-Za-z]{12})">/g)].map((m) => m[1]!);
+    const first = await ada.get("/admin/invites?creator=cli&status=active");
+    const page1 = rows(first.text);
+    expect(page1).toHaveLength(50);
+    const next = /href="\?([^"]*after=[^"]+)" rel="next"/.exec(first.text)![1]!.replaceAll("&amp;", "&");
+    const second = await ada.get(`/admin/invites?${next}`);
+    const page2 = rows(second.text);
+    expect(page2.length).toBeGreaterThan(0);
+    expect(page2.some((id) => page1.includes(id))).toBe(false);
+    const cliIds = new Set(query<{ id: string }>(sb, "SELECT id FROM invites WHERE created_by = 'cli'").map((r) => r.id));
+    expect([...page1, ...page2].every((id) => cliIds.has(id))).toBe(true);
+    const byConsole = rows((await ada.get("/admin/invites?creator=console")).text);
+    expect(byConsole.length).toBeGreaterThan(0);
+    expect(byConsole.every((id) => !cliIds.has(id))).toBe(true);
+    expect(rows((await ada.get("/admin/invites?status=revoked")).text).length).toBeGreaterThan(0);
+
+    const found = (await ada.get("/admin/accounts?q=ME")).text;
+    expect(found).toContain("accounts/mel\"");
+    expect(found).not.toContain("accounts/ada\"");
+    expect((await ada.get("/admin/accounts?q=%25")).text).not.toContain("accounts/ada\""); // % is a letter here, not a wildcard
+
+    await ada.get("/admin/keys");
+    const made = await ada.post("/admin/keys", { name: "rotating", scope: "invite:list" });
+    const old = /id="secret" value="([^"]+)"/.exec(made.text)![1]!;
+    const id = old.split("/")[0]!;
+    expect((await ada.post("/admin/keys/action", { id, action: "rotate" })).text).toContain('name="grace"');
+    const rotated = await ada.post("/admin/keys/action", { id, action: "rotate", confirm: "yes", grace: "1h" });
+    expect(rotated.status).toBe(201);
+    const fresh = /id="secret" value="([^"]+)"/.exec(rotated.text)![1]!;
+    expect(fresh).not.toBe(old);
+    expect((await call(server.url, "GET", "/api/v1/invites", { key: old })).status).toBe(200); // within the grace period
+    expect((await call(server.url, "GET", "/api/v1/invites", { key: fresh })).status).toBe(200);
+    expect(query<{ source: string }>(sb, "SELECT source FROM audit_events WHERE type = 'key.rotated'").at(-1)!.source).toBe("web");
+  });
+
   test("the console speaks the reader's language (Accept-Language, ?lang=), right to left in Arabic", async () => {
     const en = await ada.get("/admin"); // English by default
     expect(en.text).toContain("<h1>Dashboard</h1>");
