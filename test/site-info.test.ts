@@ -30,7 +30,7 @@ test("a plain address is shown as text; a bad contact or URL is a config error",
     ['contact = "call me maybe"', "'hosts.\"example.com\".contact' must be an address"],
     ['terms_url = "javascript:alert(1)"', "'hosts.\"example.com\".terms_url' must be an http(s) URL"],
     ['site_name = "a\\u0007b"', "'hosts.\"example.com\".site_name' must be at most 80 characters"],
-  ]) {
+  ] as [string, string][]) {
     const sb = sandbox(`[hosts."example.com"]\npublic_url = "https://example.com"\n${line}\n`);
     try {
       const r = await cli(["check", "--quick"], { config: sb.config });
