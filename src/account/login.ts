@@ -3,6 +3,7 @@ import type { AppContext } from "../context.ts";
 import { requestOrigin } from "../http/request-info.ts";
 import { html } from "../lib/html.ts";
 import { randomToken } from "../lib/tokens.ts";
+import { isAdmin } from "../accounts/roles.ts";
 import { relativePath, trailingSlashRedirect } from "../web/layout.ts";
 import { csrfField, field, formError } from "../web/parts.ts";
 import { FormError, readForm } from "../web/form-body.ts";
@@ -24,6 +25,7 @@ const FAILURE: Record<SignInFailure, { status: number; text: MessageKey }> = {
   busy: { status: 503, text: "signin_error_busy" },
   unavailable: { status: 503, text: "signin_error_unavailable" },
   signin_off: { status: 403, text: "signin_error_off" },
+  totp_invalid: { status: 401, text: "signin_error_totp" },
 };
 
 const NOTICES: Record<string, MessageKey> = { signed_out: "signin_notice_signed_out", signed_out_everywhere: "signin_notice_signed_out_everywhere", deleted: "signin_notice_deleted" };
@@ -36,7 +38,7 @@ export function loginPages(ctx: AppContext, paths: AccountPaths) {
   // The sign-in page belongs to the only host when there is one, else to no host: its languages follow from that.
   const languageOf = (request: Request) => languagesOf(ctx, onlyHost).choose(request);
 
-  const form = (o: { language: PageLanguage; secret: string; typedUser?: string; error?: MessageKey | null; status?: number; cookies?: string[]; retryAfterMs?: number; notice?: MessageKey | null }) => {
+  const form = (o: { language: PageLanguage; secret: string; typedUser?: string; error?: MessageKey | null; totpError?: MessageKey | null; status?: number; cookies?: string[]; retryAfterMs?: number; notice?: MessageKey | null }) => {
     const { m } = o.language;
     const user = (o.typedUser ?? "").replace(/[\x00-\x1f\x7f]/g, "").slice(0, 256);
     const action = `${relativePath(path, path)}${o.language.source === "query" ? `?lang=${o.language.lang}` : ""}`;
@@ -48,6 +50,7 @@ ${formError(o.error ? m.html(o.error) : null)}
 ${csrfField(csrfTokenFor(o.secret))}
 ${field({ id: "user", name: "user", label: m.text(onlyHost ? "signin_user_host" : "signin_user"), value: user, required: true, autofocus: !user, autocomplete: "username", verbatim: true, maxlength: 1100, dir: "ltr", hint: onlyHost ? m.html("signin_user_hint_host", { host: onlyHost.name }) : m.html("signin_user_hint") })}
 ${field({ id: "password", name: "password", label: m.text("form_password"), type: "password", required: true, maxlength: 1024, autocomplete: "current-password", autofocus: !!user })}
+${field({ id: "totp", name: "totp", label: m.text("signin_totp_label"), maxlength: 12, autocomplete: "one-time-code", verbatim: true, inputmode: "numeric", dir: "ltr", hint: m.html("signin_totp_hint"), error: o.totpError ? m.text(o.totpError) : null })}
 <button class="btn" type="submit">${m.html("signin_submit")}</button>
 </form>`;
     const notice = o.notice ? { kind: "ok" as const, text: m.html(o.notice) } : null;
@@ -92,13 +95,15 @@ ${field({ id: "password", name: "password", label: m.text("form_password"), type
     const named = resolveSignInName(ctx, typedUser).host;
     if (named && !originMatches(request, named)) return refuse();
     const origin = requestOrigin(request, "web", null);
-    const result = await signIn(ctx, origin, { user: typedUser, password: fields.get("password") ?? "" });
+    const result = await signIn(ctx, origin, { user: typedUser, password: fields.get("password") ?? "", totp: fields.get("totp") ?? "" });
     if (result.ok) {
-      // A new session id at every sign-in, so a cookie planted before it is worth nothing.
-      return seeOther(path, paths.base, "", [sessionCookie(ctx, result.host, result.secret), ...clearedLoginCookies()]);
+      // A new session id at every sign-in, so a cookie planted before it is worth nothing. An admin who passed TOTP
+      // goes on to the console; everyone else to their account page.
+      const to = result.session.secondFactorAt !== null && isAdmin(result.account) ? ctx.config.server.adminPath : paths.base;
+      return seeOther(path, to, "", [sessionCookie(ctx, result.host, result.secret), ...clearedLoginCookies()]);
     }
     const f = FAILURE[result.reason];
-    return form({ language, secret, typedUser, error: f.text, status: f.status, retryAfterMs: result.retryAfterMs });
+    return form({ language, secret, typedUser, error: f.text, totpError: result.reason === "totp_invalid" ? "signin_totp_error" : null, status: f.status, retryAfterMs: result.retryAfterMs });
   };
 
   /** Sign-out of this browser's session. Without a session there is nothing to end: back to the sign-in page. */

@@ -7,6 +7,9 @@ import { deleteAccountEverywhere, DownstreamError } from "../provisioning/lifecy
 import { AccountStatusError, accountProfile, inviteTree, type TreeNode } from "./tree.ts";
 import { accountJson, accountDetailJson } from "./view.ts";
 import { disableAccount, enableAccount } from "./disable.ts";
+import { RoleError, setAccountRole } from "./roles.ts";
+import { TotpError, enrolTotp, removeTotp } from "./totp.ts";
+import { renderUnicodeCompact } from "uqr";
 
 const listArgs = { host: { type: "positional", required: true }, ...jsonArg, ...configArg } as const;
 
@@ -186,7 +189,63 @@ const enable = strictCommand({
   },
 });
 
+const roleArgs = { host: { type: "positional", required: true }, user: { type: "positional", required: true }, role: { type: "positional", required: true }, ...configArg } as const;
+
+function roleCommand(add: boolean) {
+  return strictCommand({
+    meta: { name: add ? "add" : "remove", description: add ? "Give an account a role (`admin` administers the host in the console)" : "Take a role from an account" },
+    args: roleArgs,
+    run: ({ args }) => {
+      return withContext(args, async (ctx) => {
+        const host = requireHost(ctx, args.host);
+        try {
+          const changed = await setAccountRole(ctx, CLI_ORIGIN, host.name, args.user, args.role, add);
+          process.stderr.write(changed ? (add ? "role added\n" : "role removed\n") : add ? "already has that role\n" : "does not have that role\n");
+        } catch (e) {
+          if (e instanceof RoleError) throw new CliError(e.message);
+          throw e;
+        }
+      });
+    },
+  });
+}
+
+const role = defineCommand({
+  meta: { name: "role", description: "Add or remove an account's role (the only way, besides an admin in the console, to grant admin)" },
+  subCommands: { add: roleCommand(true), remove: roleCommand(false) },
+});
+
+const totpArgs = {
+  host: { type: "positional", required: true },
+  user: { type: "positional", required: true },
+  replace: { type: "boolean", description: "Enrol a new secret even if one exists (the old one stops working)" },
+  remove: { type: "boolean", description: "Remove the account's TOTP instead" },
+  ...configArg,
+} as const;
+
+const totp = strictCommand({
+  meta: { name: "totp", description: "Enrol TOTP (the second factor admins must use): prints the otpauth:// URI and a QR code, once" },
+  args: totpArgs,
+  run: ({ args }) => {
+    return withContext(args, async (ctx) => {
+      const host = requireHost(ctx, args.host);
+      try {
+        if (args.remove) {
+          process.stderr.write((await removeTotp(ctx, CLI_ORIGIN, host.name, args.user)) ? "TOTP removed\n" : "no TOTP was enrolled\n");
+          return;
+        }
+        const e = await enrolTotp(ctx, CLI_ORIGIN, host.name, args.user, args.replace === true);
+        process.stdout.write(`${renderUnicodeCompact(e.uri, { border: 2 })}\n${e.uri}\n`);
+        process.stderr.write("Scan the code (or open the URI) in an authenticator app. It is shown only now; sign-in asks for its 6-digit codes.\n");
+      } catch (e) {
+        if (e instanceof TotpError) throw new CliError(e.message);
+        throw e;
+      }
+    });
+  },
+});
+
 export const userCommand = defineCommand({
-  meta: { name: "user", description: "List, show, disable and delete accounts; the invite tree" },
-  subCommands: { list, show, tree, disable, enable, delete: del },
+  meta: { name: "user", description: "List, show, disable and delete accounts; roles, TOTP; the invite tree" },
+  subCommands: { list, show, tree, disable, enable, delete: del, role, totp },
 });

@@ -175,3 +175,21 @@ export async function deleteAccount(ctx: AppContext, origin: Origin, host: strin
     return true;
   });
 }
+
+/** How many accounts a host has, and how many were made on each UTC day since `since` (day = epoch ms of 00:00). */
+export function accountCounts(ctx: AppContext, host: string, since: number): { total: number; perDay: Map<number, number> } {
+  const total = (ctx.db.sqlite.query("SELECT count(*) AS n FROM accounts WHERE host = ?1").get(host) as { n: number }).n;
+  const rows = ctx.db.sqlite
+    .query("SELECT (created_at / 86400000) * 86400000 AS day, count(*) AS n FROM accounts WHERE host = ?1 AND created_at >= ?2 GROUP BY day")
+    .all(host, since) as { day: number; n: number }[];
+  return { total, perDay: new Map(rows.map((r) => [r.day, r.n])) };
+}
+
+/** Accounts whose name starts with `prefix` (normalised), in name order after `after`, at most `limit`. */
+export function searchAccounts(ctx: AppContext, host: string, prefix: string, limit = 50, after: string | null = null): Account[] {
+  const p = normaliseUsername(prefix).replace(/[%_\\]/g, (c) => `\\${c}`);
+  return ctx.db.sqlite
+    .query(`SELECT id, host, username, password_hash AS passwordHash, roles, groups, created_at AS createdAt, invite_id AS inviteId, invited_by AS invitedBy, skeleton, disabled_at AS disabledAt, totp_secret AS totpSecret, totp_last_step AS totpLastStep
+      FROM accounts WHERE host = ?1 AND username LIKE ?2 ESCAPE '\\' AND username > ?3 ORDER BY username LIMIT ?4`)
+    .all(host, `${p}%`, after ?? "", limit) as Account[];
+}

@@ -50,6 +50,15 @@ export class GeoIp {
     return this.reader !== null;
   }
 
+  /** When the loaded database was built (its metadata's build epoch), for "how old is it"; null without one. */
+  get builtAt(): number | null {
+    if (!this.opened) this.open();
+    const epoch = (this.reader as unknown as { metadata?: { buildEpoch?: Date | number } } | null)?.metadata?.buildEpoch;
+    if (epoch === undefined || epoch === null) return null;
+    const ms = epoch instanceof Date ? epoch.getTime() : Number(epoch) * 1000;
+    return Number.isFinite(ms) ? ms : null;
+  }
+
   private load(warn: boolean): void {
     const file = this.path ?? builtinDatabase;
     try {

@@ -26,6 +26,10 @@ export const AUDIT_TYPES = [
   "account.password_changed",
   "account.disabled",
   "account.enabled",
+  "account.role_added",
+  "account.role_removed",
+  "account.totp_enrolled",
+  "account.totp_removed",
   "registration.refused",
   "server.started",
   "server.stopped",
@@ -163,6 +167,12 @@ export interface AuditQuery {
    * Default true; they are host-wide, so `user` and `global: false` leave them out anyway.
    */
   serverWide?: boolean;
+  /** An address or the start of one ("203.0.113." or "2001:db8:"), as stored (cut to the [audit] prefixes). */
+  ipPrefix?: string | null;
+  /** An ISO country code ("DE"). */
+  country?: string | null;
+  /** Only events before this time (epoch ms). */
+  until?: number | null;
 }
 
 export const DEFAULT_QUERY_LIMIT = 20;
@@ -217,6 +227,19 @@ function selectEvents(ctx: AppContext, host: string, q: AuditQuery, before: { at
       where.push("+type = $type");
       params.type = q.type;
     }
+  }
+  if (q.until !== undefined && q.until !== null) {
+    where.push("at < $until");
+    params.until = q.until;
+  }
+  if (q.ipPrefix) {
+    // Filters only (unary +), so the (host, at) index keeps the order; GLOB is case-sensitive and takes no index.
+    where.push("+ip GLOB $ip");
+    params.ip = `${q.ipPrefix.replace(/[*?[\]]/g, "")}*`;
+  }
+  if (q.country) {
+    where.push("+country_code = $country");
+    params.country = q.country.toUpperCase();
   }
   if (before) {
     where.push("(at, id) < ($beforeAt, $beforeId)");
@@ -358,4 +381,51 @@ function storedHosts(ctx: AppContext): string[] {
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Events per country (and how many have no known country) in the last `windowMs`, optionally of one type or family.
+ * With a million events a window holds hundreds of thousands of rows, so an answer is kept for 30 s per
+ * (host, window, type): the map is a picture of the last days, and a minute-old picture is as good.
+ */
+export function countEventsByCountry(ctx: AppContext, host: string, windowMs: number, type: string | null = null, now = Date.now()): { code: string | null; n: number }[] {
+  const cache = countryCounts(ctx.db);
+  const key = `${host}\u0000${windowMs}\u0000${type ?? ""}`;
+  const hit = cache.get(key);
+  if (hit && hit.at > now - COUNTRY_CACHE_MS) return hit.rows;
+  const rows = countByCountryNow(ctx, host, now - windowMs, type);
+  if (cache.size > 256) cache.clear();
+  cache.set(key, { at: now, rows });
+  return rows;
+}
+
+const COUNTRY_CACHE_MS = 30_000;
+const countryCounts = perDb(() => new Map<string, { at: number; rows: { code: string | null; n: number }[] }>());
+
+function countByCountryNow(ctx: AppContext, host: string, since: number, type: string | null): { code: string | null; n: number }[] {
+  const params: Record<string, string | number> = { host, since };
+  let typeCond = "";
+  if (type) {
+    typeCond = type.endsWith(".*") ? " AND +type GLOB $type" : " AND +type = $type";
+    params.type = type.endsWith(".*") ? `${type.slice(0, -2).replace(/[*?[\]]/g, "")}.*` : type;
+  }
+  return ctx.db.sqlite
+    .query(`SELECT country_code AS code, count(*) AS n FROM audit_events WHERE host IN ($host, '') AND at >= $since${typeCond} GROUP BY country_code ORDER BY n DESC`)
+    .all(params as never) as { code: string | null; n: number }[];
+}
+
+/** How many events of each of `types` since a time (a host's and server-wide ones), coalesced repeats included. */
+export function countEventsByType(ctx: AppContext, host: string, since: number, types: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>(types.map((t) => [t, 0]));
+  if (types.length === 0) return out;
+  const rows = ctx.db.sqlite
+    .query(`SELECT type, sum(1 + coalesce(json_extract(details, '$.repeats'), 0)) AS n FROM audit_events WHERE host IN (?1, '') AND at >= ?2 AND +type IN (${types.map((_, i) => `?${i + 3}`).join(", ")}) GROUP BY type`)
+    .all(host, since, ...types) as { type: string; n: number }[];
+  for (const r of rows) out.set(r.type, r.n);
+  return out;
+}
+
+/** The newest event of a type since a time (e.g. the last provision.failed this week), or null. */
+export function lastEventOf(ctx: AppContext, host: string, type: string, since: number): AuditEvent | null {
+  return queryEvents(ctx, { host, type, since, limit: 1 })[0] ?? null;
 }

@@ -27,7 +27,7 @@ const FIXED_ROUTES = ["/healthz", "/metrics", "/assets/", "/api/v1/"];
  * router serves only one of them (a mint URL answering with a landing page, an invite link redirecting to itself).
  * Hosts may share the same page path with each other, which is the default.
  */
-function checkRoutePaths(invitesApiPath: string, accountPath: string, hosts: Record<string, HostConfig>, where: string): void {
+function checkRoutePaths(invitesApiPath: string, accountPath: string, adminPath: string, hosts: Record<string, HostConfig>, where: string): void {
   const owners = new Map<string, { key: string; kind: string }>();
   const claim = (path: string, key: string, kind: string) => {
     const fixed = FIXED_ROUTES.find((r) => (r.endsWith("/") ? path === r.slice(0, -1) || path.startsWith(r) : path === r));
@@ -37,9 +37,13 @@ function checkRoutePaths(invitesApiPath: string, accountPath: string, hosts: Rec
     // The account pages own everything below account_path (login, invites, ...).
     if (kind !== "account" && (path === accountPath || path.startsWith(`${accountPath}/`)))
       throw new ConfigError(`${where}: '${key}' ${JSON.stringify(path)} is inside server.account_path ${JSON.stringify(accountPath)}; choose another`);
+    // The console owns everything below admin_path.
+    if (kind !== "admin" && (path === adminPath || path.startsWith(`${adminPath}/`)))
+      throw new ConfigError(`${where}: '${key}' ${JSON.stringify(path)} is inside server.admin_path ${JSON.stringify(adminPath)}; choose another`);
     owners.set(path, { key, kind });
   };
   claim(accountPath, "server.account_path", "account");
+  claim(adminPath, "server.admin_path", "admin");
   claim(invitesApiPath, "server.invites_api_path", "api");
   for (const h of Object.values(hosts)) {
     claim(h.invitePath, `hosts."${h.name}".invite_path`, "landing");
@@ -83,7 +87,7 @@ export function buildConfig(doc: Table, file: string | null, env: Record<string,
       h.publicUrl = readHost(h.name, s).publicUrl;
     }
   }
-  checkRoutePaths(serverCfg.invitesApiPath, serverCfg.accountPath, hosts, where);
+  checkRoutePaths(serverCfg.invitesApiPath, serverCfg.accountPath, serverCfg.adminPath, hosts, where);
   const notify = readNotify(root, hosts);
   root.done();
 

@@ -36,6 +36,10 @@ export interface ServerConfig {
   defaultLanguage: Lang;
   /** Where the account pages live: ACCOUNT_PATH/login, ACCOUNT_PATH/invites, ... */
   accountPath: string;
+  /** Where the admin console lives (everything below it is the console's). */
+  adminPath: string;
+  /** Addresses or CIDR ranges that may reach admin_path at all; empty: no address limit. */
+  adminAllow: string[];
 }
 
 /** `[server]`: where and how invited listens, its fixed paths, and who may reach what. */
@@ -56,6 +60,9 @@ export function readServer(root: Section, env: Env): { config: ServerConfig; lis
   const metricsAllow = server.stringList("metrics_allow", ["127.0.0.1", "::1"]);
   const badMetrics = parseAddressList(metricsAllow);
   if (badMetrics) server.fail("metrics_allow", `has an invalid address or CIDR range: ${JSON.stringify(badMetrics)}`);
+  const adminAllow = server.stringList("admin_allow", []);
+  const badAdmin = parseAddressList(adminAllow);
+  if (badAdmin) server.fail("admin_allow", `has an invalid address or CIDR range: ${JSON.stringify(badAdmin)}`);
   const serverCfg: ServerConfig = {
     hostname: listen!.hostname,
     port: listen!.port,
@@ -68,8 +75,11 @@ export function readServer(root: Section, env: Env): { config: ServerConfig; lis
     requestLog: server.bool("request_log", true),
     defaultLanguage: language(server, "default_language", server.string("default_language", "en")),
     accountPath: path_(server, "account_path", "/account"),
+    adminPath: path_(server, "admin_path", "/admin"),
+    adminAllow,
     homeUrl: null,
   };
+  if (serverCfg.adminPath === "/") server.fail("admin_path", 'must not be "/"');
   const homeUrl = server.optionalString("home_url");
   if (homeUrl !== null) serverCfg.homeUrl = httpUrl(server, "home_url", homeUrl);
   if (serverCfg.accountPath === "/") server.fail("account_path", 'must not be "/"');

@@ -8,6 +8,7 @@ import m4 from "../../drizzle/0004_audit_noise_index.sql" with { type: "text" };
 import m5 from "../../drizzle/0005_username_skeletons.sql" with { type: "text" };
 import m6 from "../../drizzle/0006_sessions_member_invites.sql" with { type: "text" };
 import m7 from "../../drizzle/0007_prosody_reports.sql" with { type: "text" };
+import m8 from "../../drizzle/0008_console_admins.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -19,4 +20,5 @@ export const migrationSql: Record<string, string> = {
   "0005_username_skeletons": m5,
   "0006_sessions_member_invites": m6,
   "0007_prosody_reports": m7,
+  "0008_console_admins": m8,
 };

@@ -5,6 +5,7 @@ import { homePage } from "../pages/home.ts";
 import { assetRoutes, landingPages } from "../pages/routes.ts";
 import { registrationPages } from "../registration/routes.ts";
 import { accountPages } from "../account/routes.ts";
+import { consolePages } from "../console/routes.ts";
 import { health } from "./health.ts";
 import { apiV1 } from "../api/index.ts";
 import { isStorageUnavailable } from "../db/errors.ts";
@@ -44,6 +45,7 @@ export function createApp(ctx: AppContext) {
     .use(landingPages(ctx))
     .use(registrationPages(ctx))
     .use(accountPages(ctx))
+    .use(consolePages(ctx))
     .use(assetRoutes(ctx))
     .use(homePage(ctx));
 }

@@ -36,6 +36,8 @@ export const invites = sqliteTable(
   // CLI and API keys pay nothing for it.
   (t) => [
     index("invites_host_created").on(t.host, t.createdAt),
+    // The console's count of open invites: only the not yet expired, not revoked ones, instead of every invite.
+    index("invites_host_open").on(t.host, t.expiresAt).where(sql`revoked_at IS NULL`),
     index("invites_host_skeleton").on(t.host, t.skeleton).where(sql`skeleton IS NOT NULL`),
     index("invites_skeleton_missing").on(t.id).where(sql`kind = 'account' AND username IS NOT NULL AND skeleton IS NULL`),
     index("invites_member_created").on(t.createdBy, t.createdAt).where(sql`created_by LIKE 'account/%'`),

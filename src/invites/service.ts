@@ -7,6 +7,7 @@ import { recordEvent } from "../audit/service.ts";
 import { perDb } from "../db/index.ts";
 import { checkUsername, findAccount, normaliseUsername, usernameConflictTx, usernameProblemMessage, usernameSkeleton, type UsernameConflict } from "../accounts/service.ts";
 import { metrics } from "../metrics/index.ts";
+import { isAdminRole } from "../accounts/roles.ts";
 import { appRegistrationOffered } from "../prosody/service.ts";
 
 export type InviteKind = "account" | "reset";
@@ -80,6 +81,8 @@ export function resolveInviteOptions(input: CreateInviteInput) {
   }
   const groups = checkLabels("group", input.groups ?? []);
   const roles = checkLabels("role", input.roles ?? []);
+  // `admin` is granted only by `invited user role add` or an admin in the console, never by an invite (so not by a key).
+  if (roles.some(isAdminRole)) throw new InviteError("invalid_label", "an invite cannot carry the role 'admin' (grant it with `invited user role add`)");
   const note = input.note ?? null;
   // isWellFormed: a lone UTF-16 surrogate would be stored as U+FFFD, so the note echoed back would not be the one kept.
   if (note !== null && (note.length > 1000 || /[\x00-\x08\x0b-\x1f\x7f]/.test(note) || !note.isWellFormed()))
@@ -228,9 +231,21 @@ function statusCondition(status: InviteStatus, now: number) {
 export interface ListInvitesOptions {
   status?: InviteStatus;
   kind?: InviteKind;
+  /** Who made them: the CLI, an API key, a member (their account page), or an admin in the console. */
+  creator?: InviteCreatorKind;
   limit?: number;
   /** Opaque cursor from a previous page's `next`. */
   cursor?: string | null;
+}
+
+export type InviteCreatorKind = "cli" | "key" | "member" | "console";
+
+/** The created_by prefix of each kind of creator (see the invites schema). */
+const CREATOR_PREFIX: Record<InviteCreatorKind, string> = { cli: "cli", key: "api/", member: "account/", console: "console/" };
+
+/** The created_by of an invite an admin makes in the console. */
+export function consoleCreator(host: string, username: string): string {
+  return `console/${username}@${host}`;
 }
 
 export function encodeCursor(invite: Pick<Invite, "createdAt" | "id">): string {
@@ -250,6 +265,8 @@ export function listInvites(ctx: AppContext, host: string, options: ListInvitesO
   const conditions = [eq(invites.host, host)];
   if (options.status) conditions.push(statusCondition(options.status, now));
   if (options.kind) conditions.push(eq(invites.kind, options.kind));
+  if (options.creator === "cli") conditions.push(eq(invites.createdBy, "cli"));
+  else if (options.creator) conditions.push(sql`substr(${invites.createdBy}, 1, ${CREATOR_PREFIX[options.creator].length}) = ${CREATOR_PREFIX[options.creator]}`);
   if (options.cursor) {
     const c = decodeCursor(options.cursor);
     if (!c) throw new InviteError("invalid_cursor", "invalid cursor");
@@ -390,4 +407,14 @@ export function parseLabels(json: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** How many of a host's invites are open (not revoked, not used up, not expired). */
+export function countOpenInvites(ctx: AppContext, host: string, now = Date.now()): number {
+  // Spelt as the partial index invites_host_open states it, so the count walks only unexpired, unrevoked rows.
+  return (
+    ctx.db.sqlite
+      .query("SELECT count(*) AS n FROM invites WHERE host = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND (max_uses IS NULL OR uses < max_uses)")
+      .get(host, now) as { n: number }
+  ).n;
 }

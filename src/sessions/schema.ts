@@ -23,6 +23,8 @@ export const sessions = sqliteTable(
     lastCountry: text("last_country"),
     lastCity: text("last_city"),
     userAgent: text("user_agent"),
+    /** When this sign-in passed a second factor (TOTP); NULL: password only. The admin console requires it. */
+    secondFactorAt: integer("second_factor_at"),
   },
   (t) => [uniqueIndex("sessions_id_hash").on(t.idHash), index("sessions_account").on(t.host, t.username), index("sessions_expires").on(t.expiresAt)],
 );

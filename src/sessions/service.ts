@@ -25,7 +25,7 @@ export interface StartedSession {
 }
 
 /** Inside the caller's write job (with the sign-in's audit event): a new session with a new random id. */
-export function startSessionTx(ctx: AppContext, origin: Origin, host: string, username: string, now = Date.now()): StartedSession {
+export function startSessionTx(ctx: AppContext, origin: Origin, host: string, username: string, now = Date.now(), secondFactor = false): StartedSession {
   const secret = randomToken(SESSION_ID_BYTES);
   const where = clientFields(ctx, origin.ip);
   const session = ctx.db.orm
@@ -44,6 +44,7 @@ export function startSessionTx(ctx: AppContext, origin: Origin, host: string, us
       lastCountry: where.countryCode,
       lastCity: where.city,
       userAgent: origin.userAgent ? origin.userAgent.slice(0, 256) : null,
+      secondFactorAt: secondFactor ? now : null,
     })
     .returning()
     .get();

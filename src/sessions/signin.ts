@@ -9,6 +9,7 @@ import { onePer } from "../lib/memo.ts";
 import { parseIp, truncateIp } from "../lib/ip.ts";
 import { startSessionTx, type Session } from "./service.ts";
 import { verifyDownstream } from "./verifiers.ts";
+import { checkTotp, hasTotp } from "../accounts/totp.ts";
 
 /**
  * Sign-in: which host, the throttles, the password checked where it lives ([hosts.X.signin]), then a new session
@@ -20,6 +21,8 @@ export interface SignInInput {
   /** `name` or `name@host`; `name` alone is enough when one host is configured. */
   user: string;
   password: string;
+  /** The TOTP code: required (and checked after the password) when the account has one enrolled. */
+  totp?: string;
 }
 
 export type SignInFailure =
@@ -36,7 +39,9 @@ export type SignInFailure =
   /** The downstream check failed (timeout, server down, unexpected answer). */
   | "unavailable"
   /** This host has no sign-in ([hosts.X.signin] type = "none"). */
-  | "signin_off";
+  | "signin_off"
+  /** The password is right, but the account has TOTP and the code is missing, wrong or already used. */
+  | "totp_invalid";
 
 export type SignInResult =
   | { ok: true; host: HostConfig; account: Account; session: Session; secret: string }
@@ -97,7 +102,18 @@ export async function signIn(ctx: AppContext, origin: Origin, input: SignInInput
     await recordFailure(ctx, origin, host, username, "disabled", account);
     return { ok: false, reason: "disabled", host };
   }
-  return startSignedIn(ctx, origin, host, account?.username ?? username);
+  let secondFactor = false;
+  if (account && hasTotp(account)) {
+    // Checked only after the password, and throttled by the same attempt counters as passwords (each try took one).
+    const code = (input.totp ?? "").replace(/[\s-]/g, "");
+    const totp = code ? await checkTotp(ctx, account, code) : "invalid";
+    if (totp !== "ok") {
+      await recordFailure(ctx, origin, host, username, code ? (totp === "reused" ? "totp_reused" : "totp_invalid") : "totp_missing", account);
+      return { ok: false, reason: "totp_invalid", host };
+    }
+    secondFactor = true;
+  }
+  return startSignedIn(ctx, origin, host, account?.username ?? username, secondFactor);
 }
 
 /** A name that can be looked up or recorded at all: 1 to usernameMaxLength characters, no blanks, controls or separators. */
@@ -139,7 +155,7 @@ export async function checkPasswordWhereItLives(
 }
 
 /** The session and its event in one job; an account known only downstream gets its row here (no password hash). */
-async function startSignedIn(ctx: AppContext, origin: Origin, host: HostConfig, username: string): Promise<SignInResult> {
+async function startSignedIn(ctx: AppContext, origin: Origin, host: HostConfig, username: string, secondFactor = false): Promise<SignInResult> {
   const actor: Origin = { ...origin, actor: `account/${username}@${host.name}` };
   try {
     return await ctx.db.write((): SignInResult => {
@@ -152,12 +168,12 @@ async function startSignedIn(ctx: AppContext, origin: Origin, host: HostConfig, 
       } else if (account.disabledAt) {
         return { ok: false, reason: "disabled", host }; // disabled between the check and now
       }
-      const started = startSessionTx(ctx, actor, host.name, username, now);
-      recordEvent(ctx, actor, { type: "account.login", host: host.name, user: username, details: { method: host.signin.type, session: started.session.id, ...(firstSignIn ? { first_sign_in: true } : {}) } }, now);
+      const started = startSessionTx(ctx, actor, host.name, username, now, secondFactor);
+      recordEvent(ctx, actor, { type: "account.login", host: host.name, user: username, details: { method: host.signin.type, session: started.session.id, ...(secondFactor ? { second_factor: "totp" } : {}), ...(firstSignIn ? { first_sign_in: true } : {}) } }, now);
       return { ok: true, host, account, session: started.session, secret: started.secret };
     });
   } catch (e) {
-    if (e instanceof AccountExistsError) return startSignedIn(ctx, origin, host, username); // made meanwhile: sign in to it
+    if (e instanceof AccountExistsError) return startSignedIn(ctx, origin, host, username, secondFactor); // made meanwhile: sign in to it
     throw e;
   }
 }

@@ -58,6 +58,20 @@ async function readBounded(request: Request, limit: number): Promise<Uint8Array>
  * A field sent twice, a file, too many fields or a malformed body is a 400; other content types are a 415.
  */
 export async function readForm(request: Request, limit = FORM_BODY_LIMIT): Promise<Map<string, string>> {
+  return (await readFormFields(request, [], limit)).single;
+}
+
+/** A form's fields: the single-valued ones, and every value of the list fields (repeated like `group=a&group=b`). */
+export interface FormFields {
+  single: Map<string, string>;
+  list(name: string): string[];
+}
+
+/**
+ * As readForm, but the fields named in `repeatable` may come any number of times (list options such as `group`);
+ * any other field sent twice is still a 400.
+ */
+export async function readFormFields(request: Request, repeatable: readonly string[] = [], limit = FORM_BODY_LIMIT): Promise<FormFields> {
   const contentType = (request.headers.get("content-type") ?? "").toLowerCase();
   const mediaType = contentType.split(";")[0]!.trim();
   if (mediaType !== "application/x-www-form-urlencoded" && mediaType !== "multipart/form-data") {
@@ -80,11 +94,16 @@ export async function readForm(request: Request, limit = FORM_BODY_LIMIT): Promi
       entries.push([k, v]);
     }
   }
-  if (entries.length > MAX_FIELDS) throw new FormError(400, "too_many_fields", "too many form fields");
+  if (entries.length > MAX_FIELDS + (repeatable.length ? 64 : 0)) throw new FormError(400, "too_many_fields", "too many form fields");
   const fields = new Map<string, string>();
+  const lists = new Map<string, string[]>();
   for (const [k, v] of entries) {
+    if (repeatable.includes(k)) {
+      lists.set(k, [...(lists.get(k) ?? []), v]);
+      continue;
+    }
     if (fields.has(k)) throw new FormError(400, "repeated_field", `the field '${k.slice(0, 32)}' was sent more than once`, k.slice(0, 32));
     fields.set(k, v);
   }
-  return fields;
+  return { single: fields, list: (name) => lists.get(name) ?? [] };
 }

@@ -126,6 +126,32 @@ table.list td form{margin:0}
 td .pill{white-space:nowrap}
 .note{display:block;color:var(--muted);font-size:.86rem}
 @media (max-width:560px){.topnav{gap:4px 0}.topnav a{padding:8px 9px}.topnav .who{display:none}}
+.wrap.wide{max-width:76rem}
+.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(9rem,1fr));gap:12px;margin:18px 0 0}
+.stat{background:var(--soft);border:1px solid var(--line);border-radius:14px;padding:12px 14px}
+.stat b{display:block;font-size:1.6rem;line-height:1.2}
+.stat span{color:var(--muted);font-size:.86rem}
+.stat.bad b{color:var(--danger)}
+.chart svg,.map svg{display:block;width:100%;height:auto}
+.chart .bar{fill:var(--accent)}
+.chart .axis,.chart text{fill:var(--muted);font-size:11px}
+.map .land{fill:var(--line);stroke:var(--card);stroke-width:.5}
+.map .hit{fill:var(--accent);stroke:var(--card);stroke-width:.5}
+.map .sea{fill:var(--soft)}
+.split{display:grid;gap:22px}
+@media (min-width:900px){.split{grid-template-columns:1fr 20rem;align-items:start}}
+.filters{display:flex;flex-wrap:wrap;gap:10px 12px;align-items:flex-end;margin-top:14px}
+.filters .field{margin:0;flex:1 1 9rem;min-width:8rem}
+.filters .btn{width:auto;min-height:46px}
+select{font:inherit;color:var(--text);background:var(--card);border:1.5px solid var(--line);border-radius:12px;padding:11px 12px;width:100%}
+.check{display:flex;gap:8px;align-items:center;font-weight:500;margin:0 0 14px}
+.check input{width:18px;height:18px}
+.grid2{display:grid;gap:0 16px}
+@media (min-width:720px){.grid2{grid-template-columns:1fr 1fr}}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;overflow-wrap:anywhere}
+td .actions{margin-top:0;gap:6px}
+button[data-copy]{margin:0 0 12px}
+.tree{list-style:none;padding-left:14px;border-left:2px solid var(--line);margin:6px 0}
 @media (max-width:560px){table.list.stack thead{display:none}table.list.stack tr{display:block;padding:10px 0;border-bottom:1px solid var(--line)}table.list.stack tr:last-child{border-bottom:0}table.list.stack td{display:block;border:0;padding:3px 0}table.list.stack td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}.kv{grid-template-columns:1fr}.kv dd{margin-bottom:6px}}
 `.trim();
 
@@ -198,6 +224,10 @@ export interface PageOptions {
   languageQuery?: string | null;
   /** A navigation bar above the card (the account pages). */
   nav?: RawHtml | null;
+  /** A wider page (the admin console's tables). */
+  wide?: boolean;
+  /** Same-origin script files (relative URLs), loaded deferred; the page must send a CSP allowing script-src 'self'. */
+  scripts?: string[];
   /** The host's own name, contact and policies, when the page belongs to a host. */
   site?: SiteInfo | null;
 }
@@ -258,9 +288,10 @@ export function renderPage(o: PageOptions): string {
 <title>${o.title}</title>
 <link rel="icon" href="${assets}invited.svg" type="image/svg+xml">
 <style>${raw(STYLE)}</style>
+${(o.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
 </head>
 <body>
-<div class="wrap${o.narrow ? " narrow" : ""}">
+<div class="wrap${o.narrow ? " narrow" : ""}${o.wide ? " wide" : ""}">
 ${o.brand ? html`<div class="brand"><img src="${assets}invited.svg" alt="" width="30" height="30"><bdi>${o.site?.siteName ?? o.brand}</bdi></div>` : ""}
 ${o.nav ?? ""}
 <main class="card">

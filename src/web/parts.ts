@@ -27,6 +27,8 @@ export interface FieldOptions {
   error?: string | null;
   /** Usernames: no capitalisation or spelling correction. */
   verbatim?: boolean;
+  /** The on-screen keyboard to offer (e.g. "numeric" for a one-time code). */
+  inputmode?: "numeric" | "text" | "email";
   /** The box's writing direction when it is not the page's: an address (name@host) is "ltr" on an Arabic page. */
   dir?: "ltr" | "rtl";
 }
@@ -42,7 +44,7 @@ export function field(o: FieldOptions): RawHtml {
     o.maxlength !== undefined ? html` maxlength="${o.maxlength}"` : ""
   }${o.min !== undefined ? html` min="${o.min}"` : ""}${o.max !== undefined ? html` max="${o.max}"` : ""}${
     o.verbatim ? html` autocapitalize="none" autocorrect="off" spellcheck="false"` : ""
-  }${o.error ? html` aria-invalid="true"` : ""}${described ? html` aria-describedby="${described}"` : ""}>${o.suffix ? html`<span class="suffix">${o.suffix}</span>` : ""}</div>
+  }${o.inputmode ? html` inputmode="${o.inputmode}"` : ""}${o.error ? html` aria-invalid="true"` : ""}${described ? html` aria-describedby="${described}"` : ""}>${o.suffix ? html`<span class="suffix">${o.suffix}</span>` : ""}</div>
 ${o.hint ? html`<div class="hint" id="${o.id}-hint">${o.hint}</div>` : ""}${o.error ? html`<div class="field-error" id="${o.id}-error" role="alert">${o.error}</div>` : ""}</div>`;
 }
 

@@ -4,6 +4,7 @@ import { $ } from "bun";
 import { BIN, ROOT, fillInvites, fmt, median, startBaseline, startInvited, wrk, type WrkResult } from "./lib.ts";
 import { benchAccountQuery, benchPruneUnderLoad } from "./audit.ts";
 import { runScaleBench } from "./scale.ts";
+import { runConsoleBench } from "./console.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -157,3 +158,5 @@ async function auditAndScale() {
 
 await main();
 if (!process.env.BENCH_QUICK) await auditAndScale();
+// Issue 18: the admin console's pages with 1M audit events, 100k accounts, 100k invites (BENCH_CONSOLE=0 skips).
+if (process.env.BENCH_CONSOLE !== "0") await runConsoleBench();
