@@ -74,12 +74,12 @@ function calls(sb: Sandbox): { args: string[]; stdin: string; envHasPassword: bo
 describe("command provider", () => {
   test("exit 0: placeholders are whole arguments (no shell), the password is only on stdin, no hash is kept", async () => {
     const { sb, server } = await setup();
-    const invite = await createInvite(sb, ["--group", "a", "--group", "b", "--role", "admin"]);
+    const invite = await createInvite(sb, ["--group", "a", "--group", "b", "--role", "moderator"]);
     const name = "x;{touch,pwned};$(id)|{host}*`ls`"; // bash would run "touch pwned..."; names are lower case already
     const r = await register(server, invite.token, name, PASSWORD);
     expect(r.status).toBe(200);
     const [call] = calls(sb);
-    expect(call!.args).toEqual([`${name}@example.com`, "--groups=a,b", "admin"]);
+    expect(call!.args).toEqual([`${name}@example.com`, "--groups=a,b", "moderator"]);
     expect(call!.stdin).toBe(`${PASSWORD}\n${PASSWORD}\n`);
     expect(call!.args.join(" ")).not.toContain(PASSWORD);
     expect(call!.envHasPassword).toBe(false);
