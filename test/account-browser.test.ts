@@ -6,11 +6,11 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { ROOT, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
 import { createInvite, query } from "./invite-helpers.ts";
 
 setDefaultTimeout(120_000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const haveBrowser = existsSync(CHROMIUM);
 
@@ -32,12 +32,7 @@ if (!haveBrowser && process.env.CI) {
     const port = freePort();
     sb = sandbox(`[hosts."example.com"]\npublic_url = "http://127.0.0.1:${port}"\n[hosts."example.com".user_invites]\nquota = 3\nuses = 2\n`);
     server = await startServer(sb, { port });
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -46,20 +41,7 @@ if (!haveBrowser && process.env.CI) {
     sb?.cleanup();
   });
 
-  /** Everything the page could not load, console errors (CSP violations are), and requests to other origins. */
-  function watch(page: Page): string[] {
-    const problems: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("requestfailed", (r) => problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`));
-    page.on("response", (r) => {
-      if (r.status() >= 400 && r.request().resourceType() !== "document") problems.push(`${r.status()}: ${r.url()}`);
-      if (!r.url().startsWith(server.url)) problems.push(`foreign request: ${r.url()}`);
-    });
-    return problems;
-  }
+  const watch = (page: Page) => watchPage(page, server.url);
 
   /** The page at 1280 and at 390 px wide; at 390 nothing may stick out sideways. */
   async function shoot(page: Page, name: string): Promise<void> {

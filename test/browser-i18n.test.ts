@@ -7,11 +7,11 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { ROOT, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
 import { createInvite, makeAccount } from "./invite-helpers.ts";
 
 setDefaultTimeout(120_000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const PHONE_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
 const haveBrowser = existsSync(CHROMIUM);
@@ -41,12 +41,7 @@ if (!haveBrowser && process.env.CI) {
     const port = freePort();
     sb = sandbox(`[hosts."example.com"]\npublic_url = "http://127.0.0.1:${port}"\napp_registration = true\n[hosts."example.com".user_invites]\nquota = 3\n`);
     server = await startServer(sb, { port });
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -55,15 +50,7 @@ if (!haveBrowser && process.env.CI) {
     sb?.cleanup();
   });
 
-  function watch(page: Page): string[] {
-    const problems: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("requestfailed", (r) => problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`));
-    return problems;
-  }
+  const watch = (page: Page) => watchPage(page, server.url);
 
   /** Nothing sticks out sideways: a phone never scrolls horizontally. */
   async function expectNoSidewaysScroll(page: Page, width: number) {

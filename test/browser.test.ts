@@ -5,11 +5,11 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { ROOT, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
 import { createInvite, query } from "./invite-helpers.ts";
 
 setDefaultTimeout(90_000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const PHONE_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
 const haveBrowser = existsSync(CHROMIUM);
@@ -30,20 +30,7 @@ if (!haveBrowser && process.env.CI) {
     mkdirSync(ARTIFACTS, { recursive: true });
     sb = sandbox('[hosts."example.com"]\npublic_url = "https://example.com"\napp_registration = true\n');
     server = await startServer(sb);
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -52,21 +39,7 @@ if (!haveBrowser && process.env.CI) {
     sb?.cleanup();
   });
 
-  /** Fails the test on anything the page could not load or any console error (CSP violations are console errors). */
-  function watch(page: Page): string[] {
-    const problems: string[] = [];
-    page.on("console", (m) => {
-      // A document's own 4xx (a re-rendered form, a used invite) is expected; failed subresources are caught below.
-      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("requestfailed", (r) => problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`));
-    page.on("response", (r) => {
-      if (r.status() >= 400 && r.request().resourceType() !== "document") problems.push(`${r.status()}: ${r.url()}`);
-      if (!r.url().startsWith(server.url)) problems.push(`foreign request: ${r.url()}`);
-    });
-    return problems;
-  }
+  const watch = (page: Page) => watchPage(page, server.url);
 
   async function phoneContext(): Promise<BrowserContext> {
     return browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, userAgent: PHONE_UA });

@@ -8,12 +8,12 @@ import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import type { Browser, Page } from "playwright-core";
 import { ROOT, cli, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
+import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
 import { createInvite, query, register } from "./invite-helpers.ts";
 import { PW, totpOf } from "./console-helpers.ts";
 
 setDefaultTimeout(180_000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const haveBrowser = existsSync(CHROMIUM);
 
@@ -58,12 +58,7 @@ if (!haveBrowser && process.env.CI) {
       db.run("INSERT INTO accounts (host, username, password_hash, roles, groups, created_at, skeleton) VALUES ('example.com', ?1, NULL, '[]', '[]', ?2, ?1)", [`old${i}`, Date.now() - ((i * 7) % 29) * day - (i % 3) * day]);
     }
     db.close();
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
@@ -72,21 +67,7 @@ if (!haveBrowser && process.env.CI) {
     sb?.cleanup();
   });
 
-  function watch(page: Page): string[] {
-    const problems: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("requestfailed", (r) => {
-      if (!/ERR_ABORTED/.test(r.failure()?.errorText ?? "")) problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`);
-    });
-    page.on("response", (r) => {
-      if (r.status() >= 400 && r.request().resourceType() !== "document") problems.push(`${r.status()}: ${r.url()}`);
-      if (!r.url().startsWith(server.url)) problems.push(`foreign request: ${r.url()}`);
-    });
-    return problems;
-  }
+  const watch = (page: Page) => watchPage(page, server.url, { allowAborted: true });
 
   async function shoot(page: Page, name: string, docs = false): Promise<void> {
     await page.setViewportSize({ width: 1280, height: 900 });
