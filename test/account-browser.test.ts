@@ -2,26 +2,18 @@
 // makes an invite, bob registers with it, alice sees bob under "my invites", alice signs out. Every page is
 // photographed at 1280 and 390 px wide into test-artifacts/. Without chromium the test is skipped (in CI: fails).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { ROOT, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
+import { launchChromium, watchPage, withChromium } from "./browser-helpers.ts";
 import { createInvite, query } from "./invite-helpers.ts";
 
 setDefaultTimeout(120_000);
 
 const ARTIFACTS = join(ROOT, "test-artifacts");
-const haveBrowser = existsSync(CHROMIUM);
 
-if (!haveBrowser && process.env.CI) {
-  test("chromium is installed", () => {
-    throw new Error(`${CHROMIUM} not found; CI must install it (apt-get install -y chromium)`);
-  });
-} else if (!haveBrowser) {
-  console.warn(`account-browser.test.ts: SKIPPED, ${CHROMIUM} not found (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-  test.skip("the members' story in a browser (chromium not installed)", () => {});
-} else {
+withChromium("account-browser.test.ts", "the members' story in a browser (chromium not installed)", () => {
   let sb: Sandbox;
   let server: TestServer;
   let browser: Browser;
@@ -139,4 +131,4 @@ if (!haveBrowser && process.env.CI) {
       await bobContext.close();
     });
   });
-}
+});

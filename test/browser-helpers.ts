@@ -1,5 +1,7 @@
 // Shared by the Chromium tests: launching Debian's chromium the way this machine needs, and watching a page for
 // anything that went wrong (console errors, CSP violations, failed or foreign requests).
+import { test } from "bun:test";
+import { existsSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -33,4 +35,20 @@ export function watchPage(page: Page, origin: string | null, opts: { allowAborte
     if (origin !== null && !r.url().startsWith(origin)) problems.push(`foreign request: ${r.url()}`);
   });
   return problems;
+}
+
+/**
+ * Runs `body` (which declares the file's tests) when chromium is installed. Without it the file is skipped with a
+ * message, except in CI, where a missing browser is a failure: CI must install it.
+ */
+export function withChromium(file: string, skipped: string, body: () => void): void {
+  if (existsSync(CHROMIUM)) return body();
+  if (process.env.CI) {
+    test("chromium is installed", () => {
+      throw new Error(`${CHROMIUM} not found; CI must install it (apt-get install -y chromium)`);
+    });
+    return;
+  }
+  console.warn(`${file}: SKIPPED, ${CHROMIUM} not found (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+  test.skip(skipped, () => {});
 }

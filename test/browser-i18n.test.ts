@@ -3,18 +3,17 @@
 // screenshotted into test-artifacts/i18n-*.png. Arabic must be laid out right to left: checked by geometry, not
 // only by the dir attribute. Without chromium the test is skipped with a message; in CI a missing browser fails.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { ROOT, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
+import { launchChromium, watchPage, withChromium } from "./browser-helpers.ts";
 import { createInvite, makeAccount } from "./invite-helpers.ts";
 
 setDefaultTimeout(120_000);
 
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const PHONE_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
-const haveBrowser = existsSync(CHROMIUM);
 
 const LANGS = [
   { lang: "de", locale: "de-DE", heading: "Du bist zum Chatten auf example.com eingeladen", form: "Konto anlegen", mismatch: "stimmen nicht überein" },
@@ -23,14 +22,7 @@ const LANGS = [
 ] as const;
 const WIDTHS = [390, 1280] as const;
 
-if (!haveBrowser && process.env.CI) {
-  test("chromium is installed", () => {
-    throw new Error(`${CHROMIUM} not found; CI must install it (apt-get install -y chromium)`);
-  });
-} else if (!haveBrowser) {
-  console.warn(`browser-i18n.test.ts: SKIPPED, ${CHROMIUM} not found (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-  test.skip("translated pages in a browser (chromium not installed)", () => {});
-} else {
+withChromium("browser-i18n.test.ts", "translated pages in a browser (chromium not installed)", () => {
   let sb: Sandbox;
   let server: TestServer;
   let browser: Browser;
@@ -185,4 +177,4 @@ if (!haveBrowser && process.env.CI) {
       await context.close();
     });
   });
-}
+});

@@ -1,27 +1,19 @@
 // A real browser (Debian's chromium driven by playwright-core, fresh profile per launch) follows an invite from its landing page to a new
 // account. Without chromium the test is skipped with a message; in CI (env CI set) a missing browser is a failure.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { ROOT, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
+import { launchChromium, watchPage, withChromium } from "./browser-helpers.ts";
 import { createInvite, query } from "./invite-helpers.ts";
 
 setDefaultTimeout(90_000);
 
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const PHONE_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
-const haveBrowser = existsSync(CHROMIUM);
 
-if (!haveBrowser && process.env.CI) {
-  test("chromium is installed", () => {
-    throw new Error(`${CHROMIUM} not found; CI must install it (apt-get install -y chromium)`);
-  });
-} else if (!haveBrowser) {
-  console.warn(`browser.test.ts: SKIPPED, ${CHROMIUM} not found (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-  test.skip("browser registration (chromium not installed)", () => {});
-} else {
+withChromium("browser.test.ts", "browser registration (chromium not installed)", () => {
   let sb: Sandbox;
   let server: TestServer;
   let browser: Browser;
@@ -158,4 +150,4 @@ if (!haveBrowser && process.env.CI) {
       await context.close();
     });
   });
-}
+});

@@ -3,31 +3,23 @@
 // by country and download it as CSV. Every console page is photographed at 1280 and 390 px into test-artifacts/, and
 // the dashboard and the map into docs/ (docs/console.md shows them). Without chromium the test is skipped (CI: fails).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import type { Browser, Page } from "playwright-core";
 import { ROOT, cli, freePort, sandbox, startServer, type Sandbox, type TestServer } from "./helpers.ts";
-import { CHROMIUM, launchChromium, watchPage } from "./browser-helpers.ts";
+import { launchChromium, watchPage, withChromium } from "./browser-helpers.ts";
 import { createInvite, query, register } from "./invite-helpers.ts";
 import { PW, totpOf } from "./console-helpers.ts";
 
 setDefaultTimeout(180_000);
 
 const ARTIFACTS = join(ROOT, "test-artifacts");
-const haveBrowser = existsSync(CHROMIUM);
 
 // Where the seeded sign-ups and failed sign-ins come from (the built-in GeoIP database places them).
 const PLACES = ["8.8.8.8", "81.2.69.142", "2.16.0.1", "1.1.1.1", "200.1.1.1", "41.0.0.1", "133.1.1.1", "85.1.1.1", "177.1.1.1", "5.1.1.1", "62.1.1.1", "196.1.1.1", "190.1.1.1", "78.1.1.1"];
 
-if (!haveBrowser && process.env.CI) {
-  test("chromium is installed", () => {
-    throw new Error(`${CHROMIUM} not found; CI must install it (apt-get install -y chromium)`);
-  });
-} else if (!haveBrowser) {
-  console.warn(`console-browser.test.ts: SKIPPED, ${CHROMIUM} not found (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-  test.skip("the admin's story in a browser (chromium not installed)", () => {});
-} else {
+withChromium("console-browser.test.ts", "the admin's story in a browser (chromium not installed)", () => {
   let sb: Sandbox;
   let server: TestServer;
   let browser: Browser;
@@ -192,4 +184,4 @@ if (!haveBrowser && process.env.CI) {
       await context.close();
     });
   });
-}
+});
